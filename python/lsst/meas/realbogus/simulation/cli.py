@@ -30,7 +30,7 @@ import logging
 import os
 import sys
 
-from .config import PRESETS, SimulationConfig, make_config
+from .config import SimulationConfig, UnknownPresetError, make_config
 
 
 class CliError(Exception):
@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         "difference images with labelled DIA sources.",
     )
     parser.add_argument("repo", help="Butler repository to create.")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="demo",
+    parser.add_argument("--preset", default="demo",
                         help="Size preset: ci (seconds), demo (minutes), dl (DL v0.1.2-like; hours). "
                         "Default: demo.")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="Worker processes (default 1).")
@@ -69,7 +69,10 @@ def build_config(args: argparse.Namespace) -> SimulationConfig:
     CliError
         For any bad configuration, with a one-line message.
     """
-    config = make_config(args.preset)
+    try:
+        config = make_config(args.preset)
+    except UnknownPresetError as exc:
+        raise CliError(str(exc)) from None
     for path in args.config_file:
         if not os.path.isfile(path):
             raise CliError(f"config file {path!r} does not exist.")

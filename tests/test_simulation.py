@@ -1,0 +1,210 @@
+# This file is part of meas_realbogus.
+#
+# Developed for the LSST Data Management System.
+# This product includes software developed by the LSST Project
+# (https://www.lsst.org).
+# See the COPYRIGHT file at the top-level directory of this distribution
+# for details of code ownership.
+#
+# This program is free software: you can redistribute it and/or modify
+# it under the terms of the GNU General Public License as published by
+# the Free Software Foundation, either version 3 of the License, or
+# (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful,
+# but WITHOUT ANY WARRANTY; without even the implied warranty of
+# MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+# GNU General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License
+# along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+"""Tests of the simulator's physics, one detector-visit at a time."""
+
+import math
+import unittest
+
+import galsim
+import numpy as np
+
+import lsst.utils.tests
+from lsst.meas.realbogus.simulation.artifacts import ArtifactMap, apply_saturation
+from lsst.meas.realbogus.simulation.config import DetectionConfig, make_config
+from lsst.meas.realbogus.simulation.detection import detect_and_measure
+from lsst.meas.realbogus.simulation.detectorVisit import simulate_detector_visit
+from lsst.meas.realbogus.simulation.difference import matching_kernel, subtract
+from lsst.meas.realbogus.simulation.render import draw_psf_image, make_psf
+from lsst.meas.realbogus.simulation.scene import BOGUS_CLASSES, REAL_CLASSES, electrons_per_njy
+from lsst.meas.realbogus.simulation.survey import plan_survey, template_coverage
+
+
+def _small_config(seed=1):
+    config = make_config("ci")
+    config.seed = seed
+    config.survey.visitsPerTract = 1
+    return config
+
+
+class PhotometryTestCase(lsst.utils.tests.TestCase):
+    def test_zero_point(self):
+        # r: 28.36 mag for 1 e-/s -> 32.05 mag for 1 e- in 30 s; nJy at m=31.4.
+        e = electrons_per_njy(28.36, 30.0)
+        self.assertAlmostEqual(e, 10 ** (-0.4 * (31.4 - 28.36 - 2.5 * math.log10(30.0))), places=12)
+        self.assertAlmostEqual(-2.5 * math.log10(1.0 / e) + 31.4, 28.36 + 2.5 * math.log10(30), places=9)
+
+
+class DifferenceTestCase(lsst.utils.tests.TestCase):
+    def test_kernel_matches_gaussians(self):
+        # Template (sigma 1.3 px) * kernel must reproduce the science PSF
+        # (sigma 1.8 px) centred: an off-centre kernel makes every star a dipole.
+        scale = 0.2
+        size = 25
+        sci = draw_psf_image(make_psf("gaussian", 1.8 * 2.3548 * scale), size, scale)
+        tmp = draw_psf_image(make_psf("gaussian", 1.3 * 2.3548 * scale), size, scale)
+        kernel = matching_kernel(sci, tmp)
+        self.assertAlmostEqual(kernel.sum(), 1.0, places=10)
+        yy, xx = np.mgrid[0:size, 0:size] - size // 2
+        self.assertAlmostEqual(float((kernel * xx).sum()), 0.0, places=6)
+        self.assertAlmostEqual(float((kernel * yy).sum()), 0.0, places=6)
+        from scipy.signal import fftconvolve
+
+        matched = fftconvolve(tmp, kernel, mode="same")
+        self.assertLess(np.abs(matched - sci).max(), 1e-3 * sci.max())
+
+    def test_subtract_no_data_and_edge(self):
+        rng = np.random.default_rng(3)
+        shape = (64, 64)
+        sci = rng.normal(0, 1, shape)
+        tmpl = rng.normal(0, 0.1, shape)
+        tmpl[:, :10] = np.nan
+        kernel = np.zeros((7, 7))
+        kernel[3, 3] = 1.0
+        result = subtract(sci, np.ones(shape), tmpl, np.full(shape, 0.01), kernel, edge_width=5)
+        self.assertTrue(np.isnan(result.image[:, :10]).all())
+        self.assertTrue(result.no_data[:, :10].all())
+        self.assertTrue(np.isfinite(result.image[:, 14:]).all())
+        self.assertTrue(result.edge[0].all() and result.edge[:, -1].all())
+        self.assertFalse(result.edge[20:40, 20:40].any())
+        np.testing.assert_allclose(result.image[:, 14:], (sci - tmpl)[:, 14:], atol=1e-5)
+
+
+class DetectionTestCase(lsst.utils.tests.TestCase):
+    def test_recovers_point_source(self):
+        scale, fwhm = 0.2, 0.8
+        sigma_px = fwhm / scale / 2.3548
+        psf = make_psf("gaussian", fwhm)
+        image = galsim.ImageF(galsim.BoundsI(0, 99, 0, 99), scale=scale)
+        flux = 2000.0
+        psf.withFlux(flux).drawImage(image, center=galsim.PositionD(40.3, 60.7))
+        psf.withFlux(-1500.0).drawImage(image, center=galsim.PositionD(70.0, 20.0), add_to_image=True)
+        noise = 2.0
+        rng = np.random.default_rng(0)
+        data = image.array + rng.normal(0, noise, image.array.shape)
+        var = np.full(data.shape, noise**2)
+        masks = {"EDGE": np.zeros(data.shape, bool)}
+        psf_image = draw_psf_image(psf, 15, scale)
+        table = detect_and_measure(data, var, masks, psf_image, sigma_px, DetectionConfig(), id_base=100)
+        self.assertEqual(len(table), 2)
+        self.assertEqual(list(table["diaSourceId"]), [100, 101])
+        neg, pos = table[0], table[1]  # sorted by y
+        self.assertTrue(neg["isNegative"])
+        self.assertFalse(pos["isNegative"])
+        self.assertAlmostEqual(pos["x"], 40.3, delta=0.3)
+        self.assertAlmostEqual(pos["y"], 60.7, delta=0.3)
+        self.assertAlmostEqual(pos["psfFlux"] / flux, 1.0, delta=0.05)
+        self.assertAlmostEqual(neg["psfFlux"] / -1500.0, 1.0, delta=0.05)
+        expected_err = noise * math.sqrt(4 * math.pi * sigma_px**2)
+        self.assertAlmostEqual(pos["psfFluxErr"] / expected_err, 1.0, delta=0.05)
+        self.assertAlmostEqual(pos["ixx"], sigma_px**2 / 2, delta=0.5)
+
+    def test_empty(self):
+        data = np.zeros((50, 50))
+        table = detect_and_measure(data, np.ones_like(data), {}, np.ones((5, 5)) / 25, 1.5, DetectionConfig(),
+                                   id_base=0)
+        self.assertEqual(len(table), 0)
+        self.assertIn("pixelFlags_edge", table.colnames)
+        self.assertIn("psfFlux", table.colnames)
+
+
+class SaturationTestCase(lsst.utils.tests.TestCase):
+    def test_bleed_conserves_charge(self):
+        image = np.full((50, 5), 100.0)
+        image[25, 2] = 10_000.0
+        total = image.sum()
+        sat = np.zeros(image.shape, bool)
+        amap = ArtifactMap(image.shape)
+        apply_saturation(image, amap, sat, full_well=1000.0)
+        self.assertLessEqual(image.max(), 1000.0)
+        self.assertAlmostEqual(image.sum(), total, places=6)
+        # Bled along the column only.
+        np.testing.assert_array_equal(image[:, [0, 1, 3, 4]], 100.0)
+        self.assertGreaterEqual(sat[:, 2].sum(), 9)
+        self.assertTrue((amap.codes[:, 2] > 0).any())
+
+
+class DetectorVisitTestCase(lsst.utils.tests.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.config = _small_config()
+        cls.specs = plan_survey(cls.config)
+        cls.product = simulate_detector_visit(cls.specs[0], cls.config)
+
+    def test_deterministic(self):
+        again = simulate_detector_visit(self.specs[0], self.config)
+        for name in ("science_image", "template_image", "difference_image", "difference_variance"):
+            np.testing.assert_array_equal(getattr(again, name), getattr(self.product, name))
+        self.assertEqual(list(again.sources["diaSourceId"]), list(self.product.sources["diaSourceId"]))
+        other = _small_config(seed=2)
+        changed = simulate_detector_visit(plan_survey(other)[0], other)
+        self.assertFalse(np.array_equal(changed.science_image, self.product.science_image))
+
+    def test_planes_and_units(self):
+        p = self.product
+        shape = (self.config.survey.detectorHeight, self.config.survey.detectorWidth)
+        for name in ("science", "template", "difference"):
+            self.assertEqual(getattr(p, f"{name}_image").shape, shape)
+            self.assertEqual(getattr(p, f"{name}_image").dtype, np.float32)
+        # Background-subtracted: the median science pixel is near zero, and
+        # the noise matches the variance plane.
+        sci = p.science_image[~p.science_masks["SAT"]]
+        self.assertLess(abs(np.median(sci)), 0.5 * np.sqrt(np.median(p.science_variance)))
+        finite = np.isfinite(p.difference_image)
+        pull = p.difference_image[finite] / np.sqrt(p.difference_variance[finite])
+        mad = 1.4826 * np.median(np.abs(pull - np.median(pull)))
+        self.assertAlmostEqual(mad, 1.0, delta=0.15)
+        # The template is deeper than the science image.
+        self.assertLess(np.nanmedian(p.template_variance), 0.2 * np.median(p.science_variance))
+
+    def test_truth_one_row_per_source(self):
+        p = self.product
+        self.assertEqual(list(p.truth["diaSourceId"]), list(p.sources["diaSourceId"]))
+        classes = set(p.truth["truth_class"])
+        self.assertTrue(classes <= set(REAL_CLASSES) | set(BOGUS_CLASSES))
+        real = np.array([c in REAL_CLASSES for c in p.truth["truth_class"]])
+        np.testing.assert_array_equal(real, np.asarray(p.truth["is_real"]))
+        # Reals carry the injected flux with the detection's sign.
+        r = p.truth[p.truth["is_real"]]
+        if len(r):
+            s = p.sources[np.asarray(p.truth["is_real"])]
+            np.testing.assert_array_equal(np.sign(r["true_flux"]), np.where(s["isNegative"], -1, 1))
+
+    def test_template_coverage(self):
+        # The tract centre is covered; a point 2 degrees away is not.
+        from lsst.meas.realbogus.simulation.repository import TRACTS
+
+        for tract, (ra, dec) in TRACTS.items():
+            self.assertTrue(template_coverage(tract, np.array([ra]), np.array([dec]))[0])
+            self.assertFalse(template_coverage(tract, np.array([ra]), np.array([dec + 2.0]))[0])
+
+
+class MemoryTester(lsst.utils.tests.MemoryTestCase):
+    pass
+
+
+def setup_module(module):
+    lsst.utils.tests.init()
+
+
+if __name__ == "__main__":
+    lsst.utils.tests.init()
+    unittest.main()
