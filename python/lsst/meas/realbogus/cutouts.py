@@ -105,7 +105,7 @@ def extract_stamps(
     col_ok = (cols >= 0) & (cols < width)
     stamps = image[np.clip(rows, 0, height - 1)[:, :, None], np.clip(cols, 0, width - 1)[:, None, :]]
     valid = row_ok[:, :, None] & col_ok[:, None, :]
-    off_image = ~valid.reshape(len(x), -1).all(axis=1)
+    off_image = ~valid.all(axis=(1, 2))
     if off_image.any():
         if np.isnan(fill) and not np.issubdtype(stamps.dtype, np.floating):
             stamps = stamps.astype(np.float32)

@@ -346,9 +346,9 @@ def _preset_ci(config: SimulationConfig) -> None:
 
 
 def _preset_demo(config: SimulationConfig) -> None:
-    # Minutes on two cores; a few thousand detections per tract.
-    config.survey.visitsPerTract = 16
-    config.survey.detectorsPerVisit = 4
+    # A few minutes on two cores; ~2,000 detections per tract.
+    config.survey.visitsPerTract = 24
+    config.survey.detectorsPerVisit = 6
     config.survey.detectorWidth = 512
     config.survey.detectorHeight = 512
 
