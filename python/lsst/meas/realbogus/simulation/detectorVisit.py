@@ -90,6 +90,16 @@ def _sample(plane: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return plane[iy, ix]
 
 
+def _radial_profile(psf: galsim.GSObject, scale: float, radius: int = 80) -> np.ndarray:
+    """Largest pixel value of a unit-flux PSF at each integer radius."""
+    image = psf.drawImage(nx=2 * radius + 1, ny=2 * radius + 1, scale=scale, method="auto").array
+    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    r = np.rint(np.hypot(xx, yy)).astype(int).ravel()
+    profile = np.zeros(r.max() + 1)
+    np.maximum.at(profile, r, image.ravel())
+    return profile[: radius + 1]
+
+
 def simulate_detector_visit(spec: DetectorVisitSpec, config: SimulationConfig) -> DetectorVisitProduct:
     """Simulate one detector-visit end to end.
 
@@ -216,7 +226,7 @@ def simulate_detector_visit(spec: DetectorVisitSpec, config: SimulationConfig) -
                                  id_base=id_base, wcs=spec.wcs)
     truth = label_detections(
         sources, scene, amap, edge_mask=diff.edge, gap_band=gap_band, saturated_ids=saturated_ids,
-        fwhm_px=fwhm_px, pixel_noise_e=noise_e, match_radius=config.detection.matchRadius,
+        fwhm_px=fwhm_px, psf_profile=_radial_profile(sci_field.nominal(), scale), pixel_noise_e=noise_e, match_radius=config.detection.matchRadius,
         real_min_significance=config.detection.realMinSignificance, e_per_njy=e_per_njy,
         pixel_scale=scale,
     )

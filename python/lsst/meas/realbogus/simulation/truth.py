@@ -31,8 +31,8 @@ The rules, in order (the first that applies wins):
    or saturated/bled pixel within 2 pixels of the peak.
 3. **Geometry**: the peak is in the EDGE border (``edge``) or within the
    kernel-grown NO_DATA band of the template coadd edge (``templateGap``).
-4. **Static-object residual**: the peak lies inside the 5-sigma isophote of
-   a static object; it is ``saturated`` if that object saturated, ``dipole``
+4. **Static-object residual**: the peak lies where a static object's light
+   (PSF wings included) is above half the per-pixel noise; it is ``saturated`` if that object saturated, ``dipole``
    if it was misregistered, else ``psfResidual``.
 5. Otherwise ``noise``.
 """
@@ -50,11 +50,14 @@ from .artifacts import ArtifactMap
 from .scene import Scene
 
 
-def _static_influence(flux: np.ndarray, peak_fraction: float, sigma_px: float, noise: float,
-                      base: float) -> np.ndarray:
-    # Radius at which a Gaussian of this flux drops to 5 sigma of the noise.
-    level = np.maximum(flux * peak_fraction / (5.0 * noise), 1.0)
-    return np.maximum(sigma_px * np.sqrt(2.0 * np.log(level)), base)
+def _static_influence(flux: np.ndarray, psf_profile: np.ndarray, noise: float, base: float) -> np.ndarray:
+    # Outermost radius at which the object's own light is still above half
+    # the per-pixel noise: residual rings of a few per cent, summed by the
+    # detection filter over hundreds of pixels, are detected that far out.
+    # The PSF's wings, not a Gaussian's, decide the reach.
+    above = flux[:, None] * psf_profile[None, :] >= 0.5 * noise
+    last = np.where(above.any(axis=1), psf_profile.size - 1 - np.argmax(above[:, ::-1], axis=1), 0)
+    return np.maximum(last.astype(float), base)
 
 
 def label_detections(
@@ -66,6 +69,7 @@ def label_detections(
     gap_band: np.ndarray,
     saturated_ids: np.ndarray,
     fwhm_px: float,
+    psf_profile: np.ndarray,
     pixel_noise_e: float,
     match_radius: float,
     real_min_significance: float,
@@ -88,6 +92,9 @@ def label_detections(
         Ids of static objects that saturated in the science image.
     fwhm_px : `float`
         Science PSF FWHM, pixels.
+    psf_profile : `numpy.ndarray`
+        Largest per-pixel value of the unit-flux science PSF at integer
+        radii 0, 1, 2, ... pixels.
     pixel_noise_e : `float`
         Per-pixel noise of the science image, electrons.
     match_radius : `float`
@@ -156,12 +163,10 @@ def label_detections(
             klass[idx] = name
             todo = klass == ""
 
-    # 4. Residuals of static objects, by their 5-sigma isophote.
+    # 4. Residuals of static objects, within the reach of their light.
     if todo.any() and len(st):
-        sigma_px = fwhm_px / 2.3548
-        peak_fraction = 1.0 / (2 * np.pi * sigma_px**2)
-        influence = _static_influence(np.maximum(st.template_flux, st.science_flux), peak_fraction,
-                                      sigma_px, pixel_noise_e, radius)
+        influence = _static_influence(np.maximum(st.template_flux, st.science_flux), psf_profile,
+                                      pixel_noise_e, radius)
         influence = influence + st.half_light / pixel_scale
         tree = cKDTree(np.column_stack([st.x, st.y]))
         idx = np.flatnonzero(todo)
