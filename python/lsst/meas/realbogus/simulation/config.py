@@ -204,10 +204,10 @@ class RealSourceConfig(Config):
     snHostedDensity = RangeField[float](
         doc="Supernovae on host galaxies per deg^2 per visit (WFD: ~20/deg^2; raised so reals are "
         "~5 % of detections, as in the DL dataset).",
-        default=300.0,
+        default=130.0,
         min=0.0,
     )
-    snHostlessDensity = RangeField[float](doc="Hostless transients per deg^2 per visit.", default=80.0,
+    snHostlessDensity = RangeField[float](doc="Hostless transients per deg^2 per visit.", default=35.0,
                                           min=0.0)
     variableStarFraction = RangeField[float](
         doc="Fraction of stars that vary between template and science (DP0.2: ~10 %).", default=0.1,
@@ -215,7 +215,7 @@ class RealSourceConfig(Config):
     )
     variableAmplitude = RangeField[float](doc="RMS magnitude change of a variable star.", default=0.3,
                                           min=0.0)
-    asteroidDensity = RangeField[float](doc="Moving objects per deg^2 per visit.", default=150.0, min=0.0)
+    asteroidDensity = RangeField[float](doc="Moving objects per deg^2 per visit.", default=65.0, min=0.0)
     asteroidRate = ListField[float](doc="Range of apparent rates, deg/day (main belt ~0.25).",
                                     default=[0.1, 1.0])
     magBright = Field[float](doc="Brightest transient, AB mag.", default=19.0)

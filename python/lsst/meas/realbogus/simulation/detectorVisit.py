@@ -203,7 +203,7 @@ def simulate_detector_visit(spec: DetectorVisitSpec, config: SimulationConfig) -
 
     # --- Difference: the template matched to a (slightly wrong) science PSF model ---
     fwhm_px = visit.seeing / scale
-    ksize = 2 * int(math.ceil(2.5 * fwhm_px)) + 1
+    ksize = 2 * int(math.ceil(4.0 * fwhm_px)) + 1
     model_scale = 1.0 + rng.normal(0.0, tcfg.psfModelError)
     kernel = matching_kernel(draw_psf_image(sci_field.nominal(model_scale), ksize, scale),
                              draw_psf_image(tmpl_field.nominal(), ksize, scale))

@@ -56,6 +56,12 @@ def matching_kernel(
     kernel = np.fft.fftshift(np.real(np.fft.ifft2(k_hat)))
     start = (pad - size) // 2
     kernel = kernel[start:start + size, start:start + size]
+    # A hard square cut leaves a ringing frame around every bright star;
+    # a radial Tukey taper (flat to half the radius, then a cosine roll-off)
+    # gives the kernel compact, smooth support.
+    r = np.hypot(*np.mgrid[0:size, 0:size] - size // 2) / (size // 2 + 1)
+    taper = np.where(r < 0.5, 1.0, 0.5 * (1 + np.cos(2 * np.pi * (np.clip(r, 0.5, 1.0) - 0.5))))
+    kernel = kernel * taper
     return kernel / kernel.sum()
 
 

@@ -1,0 +1,174 @@
+# This file is part of meas_realbogus.
+#
+# Developed for the LSST Data Management System.
+# This product includes software developed by the LSST Project
+# (https://www.lsst.org).
+# See the COPYRIGHT file at the top-level directory of this distribution
+# for details of code ownership.
+#
+# This program is free software: you can redistribute it and/or modify
+# it under the terms of the GNU General Public License as published by
+# the Free Software Foundation, either version 3 of the License, or
+# (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful,
+# but WITHOUT ANY WARRANTY; without even the implied warranty of
+# MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+# GNU General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License
+# along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+"""Helpers shared by the benchmark scripts: machine and version stamps and
+the JSON-lines writer.
+
+Not a package module: the scripts import it from their own directory, which
+Python puts first on ``sys.path`` when a script is run by path.
+"""
+
+from __future__ import annotations
+
+__all__ = ["JsonLineWriter", "machine_info", "package_versions"]
+
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+DEFAULT_PACKAGES = (
+    "numpy",
+    "scipy",
+    "astropy",
+    "galsim",
+    "photutils",
+    "lsst-daf-butler",
+    "lsst-pex-config",
+    "lsst-sphgeom",
+)
+"""Distributions whose versions every benchmark line records."""
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+"""The package checkout the benchmarks live in."""
+
+
+def machine_info() -> dict[str, Any]:
+    """Describe the machine a benchmark ran on.
+
+    Returns
+    -------
+    info : `dict` [`str`, `~typing.Any`]
+        Platform string, machine type, Python implementation and version,
+        logical CPU count and the number of CPUs this process may use.
+    """
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # Not on Linux.
+        usable = os.cpu_count()
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "cpu_count": os.cpu_count(),
+        "cpu_usable": usable,
+    }
+
+
+def _git_commit(root: Path) -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
+            capture_output=True, text=True, check=True, timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def package_versions(extra: Iterable[str] = ()) -> dict[str, str | None]:
+    """Versions of the packages a benchmark depends on.
+
+    Parameters
+    ----------
+    extra : iterable of `str`, optional
+        Distribution names to record besides `DEFAULT_PACKAGES`.
+
+    Returns
+    -------
+    versions : `dict` [`str`, `str` or `None`]
+        Installed version per distribution (`None` if not installed), plus
+        ``meas_realbogus``: the git commit of this checkout (``-dirty`` when
+        it has uncommitted changes), since the package itself is not
+        installed as a distribution.
+    """
+    versions: dict[str, str | None] = {}
+    for name in (*DEFAULT_PACKAGES, *extra):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    versions["meas_realbogus"] = _git_commit(REPO_ROOT)
+    return versions
+
+
+def _jsonable(value: Any) -> Any:
+    # NaN and infinities are not JSON: write null.  NumPy scalars become
+    # Python ones.
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            value = value.item()
+        except (TypeError, ValueError):
+            pass
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+class JsonLineWriter:
+    """Write one JSON object per line, stamped with machine and versions.
+
+    Parameters
+    ----------
+    benchmark : `str`
+        Name of the benchmark script, recorded in every line.
+    versions : `dict` [`str`, `str` or `None`]
+        Package versions, recorded in every line.
+    stream : `typing.TextIO`, optional
+        Where to write; default `sys.stdout`.
+    """
+
+    def __init__(self, benchmark: str, versions: Mapping[str, str | None], stream: TextIO | None = None):
+        self._benchmark = benchmark
+        self._machine = machine_info()
+        self._versions = dict(versions)
+        self._stream = stream if stream is not None else sys.stdout
+
+    def emit(self, figure: str, value: Any, unit: str, **extra: Any) -> None:
+        """Write one line.
+
+        Parameters
+        ----------
+        figure : `str`
+            What is measured.
+        value : `~typing.Any`
+            The measured value (NaN is written as ``null``).
+        unit : `str`
+            Unit of ``value``.
+        **extra
+            Further keys of the line.
+        """
+        line = {"benchmark": self._benchmark, "figure": figure, "value": value, "unit": unit}
+        line.update(extra)
+        line["machine"] = self._machine
+        line["versions"] = self._versions
+        self._stream.write(json.dumps(_jsonable(line)) + "\n")
+        self._stream.flush()
