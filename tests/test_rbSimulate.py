@@ -137,7 +137,10 @@ class RbSimulateTestCase(lsst.utils.tests.TestCase):
             for col in ("diaSourceId", "x", "y", "coord_ra", "coord_dec", "psfFlux", "psfFluxErr", "snr",
                         "ixx", "iyy", "ixy", "pixelFlags_edge", "pixelFlags_saturated"):
                 self.assertIn(col, sources.colnames)
-            self.assertTrue(np.all(np.abs(sources["snr"]) > 3.0))
+            # Detected at 5 sigma in the PSF-filtered image; the PSF-fit SNR
+            # of a non-PSF-like artifact (a cosmic ray) can be lower.
+            self.assertTrue(np.all(np.abs(sources["peakSignificance"]) >= 5.0))
+            self.assertTrue(np.all(np.isfinite(sources["snr"])))
             n += len(truth)
             real += int(np.sum(truth["is_real"]))
             classes |= set(truth["truth_class"])
