@@ -28,7 +28,7 @@ Python puts first on ``sys.path`` when a script is run by path.
 
 from __future__ import annotations
 
-__all__ = ["JsonLineWriter", "machine_info", "package_versions"]
+__all__ = ["JsonLineWriter", "machine_info", "package_versions", "use_checkout"]
 
 import importlib.metadata
 import json
@@ -55,6 +55,19 @@ DEFAULT_PACKAGES = (
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 """The package checkout the benchmarks live in."""
+
+
+def use_checkout() -> None:
+    """Make this checkout's ``lsst.meas.realbogus`` importable.
+
+    If no ``sys.path`` entry holds the package (it is not installed into
+    the environment and ``PYTHONPATH`` does not name it), put this
+    checkout's ``python/`` first.  Call it before importing anything from
+    ``lsst``; worker processes started with ``spawn`` inherit the path.
+    """
+    package = Path("lsst", "meas", "realbogus", "__init__.py")
+    if not any((Path(entry or ".") / package).is_file() for entry in sys.path):
+        sys.path.insert(0, str(REPO_ROOT / "python"))
 
 
 def machine_info() -> dict[str, Any]:

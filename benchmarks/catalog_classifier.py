@@ -58,7 +58,8 @@ JSON lines on stdout, one object per figure, each with ``figure``,
 ``"figure": "oss_req_0353"`` carries the verdict in ``meets_requirement``.
 Logging goes to stderr.  The exit status is 0 whatever the verdict.
 
-Run it from the package root::
+Run it with the package's environment (``PYTHONPATH`` is optional: the
+script falls back to this checkout's ``python/``)::
 
     .venv/bin/python benchmarks/catalog_classifier.py                  # demo preset, -j 2
     .venv/bin/python benchmarks/catalog_classifier.py --repo demo/repo --ablation
@@ -82,7 +83,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
-from _benchutil import JsonLineWriter, package_versions
+from _benchutil import JsonLineWriter, package_versions, use_checkout
 
 _LOG = logging.getLogger("catalog_classifier")
 
@@ -600,6 +601,7 @@ def evaluate(writer: JsonLineWriter, repo: str, args: argparse.Namespace, timing
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; the exit status is 0 whatever the verdict."""
     args = _parser().parse_args(argv)
+    use_checkout()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     writer = JsonLineWriter("catalog_classifier", package_versions(["scikit-learn"]))

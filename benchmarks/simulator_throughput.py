@@ -42,7 +42,8 @@ its own seed); the speedup line says whether their source counts agree.
 Timings are only comparable on an otherwise idle machine: ``machine``
 records the CPU count and each line the load average before the run.
 
-Run it from the package root::
+Run it with the package's environment (``PYTHONPATH`` is optional: the
+script falls back to this checkout's ``python/``)::
 
     .venv/bin/python benchmarks/simulator_throughput.py                      # demo, -j 1 and 2
     .venv/bin/python benchmarks/simulator_throughput.py --visits-per-tract 4
@@ -61,7 +62,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from _benchutil import JsonLineWriter, package_versions
+from _benchutil import JsonLineWriter, package_versions, use_checkout
 
 _LOG = logging.getLogger("simulator_throughput")
 
@@ -200,6 +201,7 @@ def report(writer: JsonLineWriter, measurements: Sequence[Measurement], common: 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark."""
     args = _parser().parse_args(argv)
+    use_checkout()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     if any(j < 1 for j in args.jobs):

@@ -346,7 +346,7 @@ def _preset_ci(config: SimulationConfig) -> None:
 
 
 def _preset_demo(config: SimulationConfig) -> None:
-    # A few minutes on two cores; ~2,000 detections per tract.
+    # A few minutes on two cores; ~900 detections per tract.
     config.survey.visitsPerTract = 24
     config.survey.detectorsPerVisit = 6
     config.survey.detectorWidth = 512
