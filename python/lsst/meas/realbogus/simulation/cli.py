@@ -23,7 +23,7 @@
 
 from __future__ import annotations
 
-__all__ = ["build_config", "main"]
+__all__ = ["build_config", "main", "one_line"]
 
 import argparse
 import logging
@@ -79,7 +79,7 @@ def build_config(args: argparse.Namespace) -> SimulationConfig:
         try:
             config.load(path)
         except Exception as exc:
-            raise CliError(f"config file {path!r}: {_one_line(exc)}") from None
+            raise CliError(f"config file {path!r}: {one_line(exc)}") from None
     for item in args.config:
         field, sep, value = item.partition("=")
         if not sep:
@@ -87,7 +87,7 @@ def build_config(args: argparse.Namespace) -> SimulationConfig:
         try:
             _set_field(config, field.strip(), value.strip())
         except Exception as exc:
-            raise CliError(f"--config {item!r}: {_one_line(exc)}") from None
+            raise CliError(f"--config {item!r}: {one_line(exc)}") from None
     if args.seed is not None:
         config.seed = args.seed
     if args.jobs < 1:
@@ -95,7 +95,7 @@ def build_config(args: argparse.Namespace) -> SimulationConfig:
     try:
         config.validate()
     except Exception as exc:
-        raise CliError(f"invalid configuration: {_one_line(exc)}") from None
+        raise CliError(f"invalid configuration: {one_line(exc)}") from None
     return config
 
 
@@ -115,8 +115,9 @@ def _set_field(config, dotted: str, text: str) -> None:
     setattr(target, name, value)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+def one_line(exc: BaseException) -> str:
+    """An exception's message squeezed onto one short line, for CLI errors."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) < 300 else text[:297] + "..."
 
 

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from ..cutouts import extract_stamps
+from .cli import one_line
 from .scene import BOGUS_CLASSES, REAL_CLASSES
 
 _LOG = logging.getLogger(__name__)
@@ -100,11 +101,6 @@ class _Example:
     flux: float
     true_flux: float
     stamps: list[np.ndarray | None] = dataclasses.field(default_factory=list)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) < 300 else text[:297] + "..."
 
 
 def _class_order(present: Sequence[str]) -> list[str]:
@@ -254,7 +250,7 @@ def _open_butler(repo: str):
     try:
         return Butler.from_config(repo, writeable=False)
     except Exception as exc:
-        raise GalleryError(f"cannot open Butler repository {repo!r}: {_one_line(exc)}") from None
+        raise GalleryError(f"cannot open Butler repository {repo!r}: {one_line(exc)}") from None
 
 
 def _query(butler, name: str, collections: list[str], where: str | None, data_id: dict) -> dict:
@@ -271,7 +267,7 @@ def _query(butler, name: str, collections: list[str], where: str | None, data_id
     except MissingDatasetTypeError:
         raise GalleryError(f"dataset type {name!r} is not registered in the repository.") from None
     except ButlerUserError as exc:
-        raise GalleryError(_one_line(exc)) from None
+        raise GalleryError(one_line(exc)) from None
     return {tuple(ref.dataId.required.values()): ref for ref in refs}
 
 
@@ -532,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
         counts = write_gallery(args.repo, args.output, collections=collections_arg,
                                per_class=args.per_class, size=args.size, where=args.where, seed=args.seed)
     except (GalleryError, ValueError, OSError) as exc:
-        print(f"rb-gallery: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"rb-gallery: error: {one_line(exc)}", file=sys.stderr)
         return 2
     summary = ", ".join(f"{name} {n}" for name, n in counts.items()) or "no DIA sources"
     print(f"wrote {sum(counts.values())} examples to {args.output} ({summary})")

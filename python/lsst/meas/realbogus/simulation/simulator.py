@@ -34,6 +34,8 @@ import sys
 import time
 from collections.abc import Iterator
 
+from astropy.time import Time
+
 from lsst.daf.butler import Butler
 
 from .config import SimulationConfig
@@ -41,6 +43,7 @@ from .detectorVisit import simulate_detector_visit
 from .repository import (
     DetectorVisitProduct,
     create_repository,
+    day_obs_from_time,
     register_dataset_types,
     register_instrument,
     register_visit,
@@ -162,10 +165,6 @@ class Simulator:
             by_visit[spec.visit.visit].append(spec)
         for specs in by_visit.values():
             v = specs[0].visit
-            from astropy.time import Time
-
-            from .repository import day_obs_from_time
-
             obs = Time(v.mjd, format="mjd", scale="tai")
             register_visit(
                 butler, visit=v.visit, band=v.band, physical_filter=v.physical_filter,
@@ -194,7 +193,7 @@ class Simulator:
         summary : `SimulationSummary`
         """
         start = time.perf_counter()
-        butler = create_repository(root, overwrite=overwrite)
+        create_repository(root, overwrite=overwrite)
         butler = Butler.from_config(root, writeable=True, run=self.config.run)
         self.register(butler)
         summary = SimulationSummary()
