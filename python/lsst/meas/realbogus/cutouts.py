@@ -19,11 +19,14 @@
 # You should have received a copy of the GNU General Public License
 # along with this program.  If not, see <https://www.gnu.org/licenses/>.
 
-"""Vectorized extraction of square stamps around source positions.
+"""Vectorized extraction of stamps and of template/science/difference
+cutout triplets around source positions.
 
 This is the one place where pixels around sources are cut out: the
-simulator's measurement, the triplet builder and the scoring task all call
-`extract_stamps`, so a source sees the same pixels in training and inference.
+simulator's measurement calls `extract_stamps`, and the triplet builder
+(training) and the scoring task (inference) both call `extract_triplets`, so
+a source sees the same pixels, normalized the same way, in training and
+inference.
 
 Pixel convention: pixel ``(i, j)`` (row, column) covers
 ``[j - 0.5, j + 0.5) x [i - 0.5, i + 0.5)`` in ``(x, y)``; a stamp of size
@@ -34,9 +37,32 @@ the lower-right of the four central pixels).
 
 from __future__ import annotations
 
-__all__ = ["extract_stamps", "stamp_origin"]
+__all__ = [
+    "CHANNELS",
+    "CutoutConfig",
+    "ImagePlanes",
+    "Triplets",
+    "extract_stamps",
+    "extract_triplets",
+    "extract_triplets_from_images",
+    "planes_from_image",
+    "stamp_origin",
+]
+
+import dataclasses
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+
+import lsst.pex.config as pexConfig
+
+CHANNELS = ("template", "science", "difference")
+"""Channel order of every triplet, fixed: index 0 is the template, 1 the
+science image, 2 the difference image (as Rubin's production model,
+DMTN-337).
+"""
 
 
 def stamp_origin(x: np.ndarray, y: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -111,3 +137,344 @@ def extract_stamps(
             stamps = stamps.astype(np.float32)
         stamps = np.where(valid, stamps, np.asarray(fill, dtype=stamps.dtype))
     return stamps, off_image
+
+
+class CutoutConfig(pexConfig.Config):
+    """How triplets are cut and normalized.
+
+    Training records these values in the model package and scoring uses the
+    model's values, so a model always sees cutouts made the way it was
+    trained on.
+    """
+
+    size = pexConfig.RangeField(
+        dtype=int,
+        default=51,
+        min=4,
+        max=256,
+        doc="Cutout side in pixels: 51 as in Rubin production, 63 for braai-style VGG6, "
+        "up to 256 as in DMTN-272. Odd sizes put the source pixel at the exact centre.",
+    )
+    normalization = pexConfig.ChoiceField(
+        dtype=str,
+        default="snrAsinh",
+        allowed={
+            "snr": "Per channel: subtract the cutout median, divide by the square root of the "
+            "median variance of the cutout, so pixels are in units of the image noise.",
+            "snrAsinh": "As 'snr', then s*asinh(v/s) with s = asinhSoftening: linear within a "
+            "few sigma, logarithmic for bright stars so that saturated cores do not dominate.",
+            "l2": "Per channel: subtract the cutout median and divide by the L2 norm (braai).",
+            "none": "Pixels as stored (nJy).",
+        },
+        doc="Per-cutout, per-channel normalization.",
+    )
+    asinhSoftening = pexConfig.RangeField(
+        dtype=float,
+        default=10.0,
+        min=0.0,
+        inclusiveMin=False,
+        doc="Softening s, in noise sigma, of the 'snrAsinh' normalization.",
+    )
+    badMaskPlanes = pexConfig.ListField(
+        dtype=str,
+        default=["NO_DATA"],
+        doc="Mask planes whose pixels count as missing: they are filled and the source flagged "
+        "'cutoutFlags_noData', like NaN and inf pixels.",
+    )
+    fillValue = pexConfig.Field(
+        dtype=float,
+        default=0.0,
+        doc="Value, after normalization, of pixels that are off the image or missing "
+        "(0 is the background level of the normalized channels).",
+    )
+
+    def to_metadata(self) -> dict[str, Any]:
+        """Return the values a model package records, channel order
+        included.
+        """
+        return {
+            "size": int(self.size),
+            "channels": list(CHANNELS),
+            "normalization": str(self.normalization),
+            "asinhSoftening": float(self.asinhSoftening),
+            "badMaskPlanes": list(self.badMaskPlanes),
+            "fillValue": float(self.fillValue),
+        }
+
+    @classmethod
+    def from_metadata(cls, values: Mapping[str, Any]) -> CutoutConfig:
+        """Rebuild a config from `to_metadata` output.
+
+        Raises
+        ------
+        ValueError
+            Raised if the channel order differs from `CHANNELS` or a field
+            is unknown or invalid.
+        """
+        values = dict(values)
+        channels = tuple(values.pop("channels", CHANNELS))
+        if channels != CHANNELS:
+            raise ValueError(f"channel order {list(channels)} differs from this package's {list(CHANNELS)}.")
+        config = cls()
+        for key, value in values.items():
+            if key not in config:
+                raise ValueError(f"unknown cutout setting {key!r}.")
+            try:
+                setattr(config, key, value)
+            except Exception as err:  # pex_config raises several types
+                raise ValueError(f"invalid cutout setting {key}={value!r}: {err}") from None
+        config.validate()
+        return config
+
+
+@dataclasses.dataclass(frozen=True)
+class ImagePlanes:
+    """The pixel planes of one channel that cutting needs.
+
+    Attributes
+    ----------
+    image : `numpy.ndarray`, (H, W)
+        Pixel values.
+    variance : `numpy.ndarray`, (H, W), or `None`
+        Per-pixel variance; required by the 'snr' normalizations.
+    bad : `numpy.ndarray` of `bool`, (H, W), or `None`
+        Pixels to treat as missing (e.g. NO_DATA).
+    x0, y0 : `int`
+        Parent coordinates of pixel ``[0, 0]``.
+    """
+
+    image: np.ndarray
+    variance: np.ndarray | None = None
+    bad: np.ndarray | None = None
+    x0: int = 0
+    y0: int = 0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.image.shape)
+
+
+@dataclasses.dataclass
+class Triplets:
+    """Cutout triplets of N sources.
+
+    Attributes
+    ----------
+    cutouts : `numpy.ndarray` of `numpy.float32`, (N, 3, S, S)
+        Normalized cutouts, channels in `CHANNELS` order.
+    edge : `numpy.ndarray` of `bool`, (N,)
+        Part of a cutout fell off an image and was padded.
+    noData : `numpy.ndarray` of `bool`, (N,)
+        Some pixels inside an image were NaN, inf or in a bad mask plane
+        (or a whole channel had no usable noise estimate) and were filled.
+    noDataFraction : `numpy.ndarray` of `numpy.float32`, (N,)
+        Fraction of the 3*S*S pixels that were filled, for either reason.
+    """
+
+    cutouts: np.ndarray
+    edge: np.ndarray
+    noData: np.ndarray
+    noDataFraction: np.ndarray
+
+    FLAG_COLUMNS = ("cutoutFlags_edge", "cutoutFlags_noData")
+
+    def __len__(self) -> int:
+        return len(self.cutouts)
+
+    def flag_columns(self) -> dict[str, np.ndarray]:
+        """Return the per-source flag columns written to output catalogs."""
+        return {
+            "cutoutFlags_edge": self.edge,
+            "cutoutFlags_noData": self.noData,
+            "cutoutNoDataFraction": self.noDataFraction,
+        }
+
+
+def planes_from_image(image: Any, bad_mask_planes: Sequence[str] = ("NO_DATA",)) -> ImagePlanes:
+    """Collect the planes of an `lsst.images` masked image.
+
+    Parameters
+    ----------
+    image : `lsst.images.VisitImage` or `lsst.images.DifferenceImage`
+        Any object with ``image``, ``variance`` and ``mask`` attributes as
+        `lsst.images` masked images have.
+    bad_mask_planes : `~collections.abc.Sequence` [`str`]
+        Mask planes whose pixels count as missing; planes the mask does not
+        have are ignored.
+
+    Returns
+    -------
+    planes : `ImagePlanes`
+    """
+    pixels = image.image
+    bad = None
+    mask = getattr(image, "mask", None)
+    if mask is not None and bad_mask_planes:
+        names = set(mask.schema.names)
+        for name in bad_mask_planes:
+            if name in names:
+                plane = np.asarray(mask.get(name), dtype=bool)
+                bad = plane if bad is None else (bad | plane)
+    variance = getattr(image, "variance", None)
+    return ImagePlanes(
+        image=np.asarray(pixels.array),
+        variance=None if variance is None else np.asarray(variance.array),
+        bad=bad,
+        x0=int(pixels.bbox.x.start),
+        y0=int(pixels.bbox.y.start),
+    )
+
+
+def extract_triplets(
+    planes: Sequence[ImagePlanes],
+    x: np.ndarray,
+    y: np.ndarray,
+    config: CutoutConfig,
+) -> Triplets:
+    """Cut and normalize template/science/difference triplets.
+
+    Parameters
+    ----------
+    planes : `~collections.abc.Sequence` [`ImagePlanes`]
+        The three channels, in `CHANNELS` order.
+    x, y : `numpy.ndarray`, (N,)
+        Source positions in parent pixel coordinates.
+    config : `CutoutConfig`
+        Size and normalization.
+
+    Returns
+    -------
+    triplets : `Triplets`
+        Sources near an edge are padded, not dropped; missing pixels are
+        filled with ``config.fillValue``; both are flagged.
+
+    Raises
+    ------
+    ValueError
+        Raised if there are not three channels, if their shapes or origins
+        differ, or if a normalization needs a variance that is absent.
+    """
+    if len(planes) != len(CHANNELS):
+        raise ValueError(f"need {len(CHANNELS)} channels {CHANNELS}; got {len(planes)}.")
+    for name, p in zip(CHANNELS[1:], planes[1:]):
+        if p.shape != planes[0].shape or (p.x0, p.y0) != (planes[0].x0, planes[0].y0):
+            raise ValueError(
+                f"the {name} image covers {p.shape} at ({p.x0}, {p.y0}) but the template covers "
+                f"{planes[0].shape} at ({planes[0].x0}, {planes[0].y0}); the triplet images must be "
+                "on one pixel grid."
+            )
+    x = np.atleast_1d(np.asarray(x, dtype=float))
+    y = np.atleast_1d(np.asarray(y, dtype=float))
+    size = int(config.size)
+    n = len(x)
+    use_snr = config.normalization in ("snr", "snrAsinh")
+    if n == 0:
+        return Triplets(
+            cutouts=np.zeros((0, len(CHANNELS), size, size), dtype=np.float32),
+            edge=np.zeros(0, dtype=bool),
+            noData=np.zeros(0, dtype=bool),
+            noDataFraction=np.zeros(0, dtype=np.float32),
+        )
+    raw = np.empty((n, len(CHANNELS), size, size), dtype=np.float32)
+    noise = np.ones((n, len(CHANNELS)), dtype=np.float32)
+    edge = np.zeros(n, dtype=bool)
+    missing = np.zeros((n, len(CHANNELS), size, size), dtype=bool)
+    inside = np.ones((n, len(CHANNELS), size, size), dtype=bool)
+    for c, p in enumerate(planes):
+        px, py = x - p.x0, y - p.y0
+        stamps, off = extract_stamps(np.asarray(p.image, dtype=np.float32), px, py, size, fill=np.nan)
+        if off.any():
+            edge |= off
+            inside[:, c] = _inside_image(p.shape, px, py, size)
+        # Off-image pixels are NaN from extract_stamps; NaN/inf pixels in the
+        # image are missing too.
+        channel_missing = ~np.isfinite(stamps)
+        if p.bad is not None:
+            bad, _ = extract_stamps(p.bad, px, py, size, fill=True)
+            channel_missing |= bad
+        if use_snr:
+            if p.variance is None:
+                raise ValueError(f"normalization {config.normalization!r} needs the {CHANNELS[c]} variance.")
+            var, _ = extract_stamps(np.asarray(p.variance, dtype=np.float32), px, py, size, fill=np.nan)
+            var = np.where(channel_missing | ~np.isfinite(var) | (var <= 0), np.nan, var)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-missing cutouts give NaN
+                noise[:, c] = np.sqrt(np.nanmedian(var.reshape(n, -1), axis=1))
+        raw[:, c] = stamps
+        missing[:, c] = channel_missing
+    cutouts = _normalize(raw, missing, noise, config)
+    # A channel without a usable noise estimate or norm is filled whole.
+    unusable = ~(np.isfinite(cutouts) | missing).all(axis=(2, 3))
+    missing |= unusable[:, :, None, None]
+    cutouts[missing] = config.fillValue
+    return Triplets(
+        cutouts=cutouts,
+        edge=edge,
+        noData=(missing & inside).reshape(n, -1).any(axis=1),
+        noDataFraction=missing.reshape(n, -1).mean(axis=1, dtype=np.float64).astype(np.float32),
+    )
+
+
+def _inside_image(shape: tuple[int, int], x: np.ndarray, y: np.ndarray, size: int) -> np.ndarray:
+    """Return an (N, S, S) mask of the stamp pixels that lie on an image."""
+    x0, y0 = stamp_origin(x, y, size)
+    offsets = np.arange(size)
+    rows = y0[:, None] + offsets
+    cols = x0[:, None] + offsets
+    rows_ok = (rows >= 0) & (rows < shape[0])
+    cols_ok = (cols >= 0) & (cols < shape[1])
+    return rows_ok[:, :, None] & cols_ok[:, None, :]
+
+
+def _normalize(raw: np.ndarray, missing: np.ndarray, noise: np.ndarray, config: CutoutConfig) -> np.ndarray:
+    """Normalize (N, 3, S, S) cutouts per source and channel, ignoring
+    missing pixels; returns float32 with NaN where a channel is unusable.
+    """
+    n = len(raw)
+    if config.normalization == "none":
+        return raw.copy()
+    work = np.where(missing, np.nan, raw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-missing channels give NaN
+        centre = np.nanmedian(work.reshape(n, raw.shape[1], -1), axis=2)[:, :, None, None]
+        work -= centre
+        if config.normalization == "l2":
+            scale = np.sqrt(np.nansum(work * work, axis=(2, 3)))[:, :, None, None]
+            scale = np.where(scale > 0, scale, np.nan)
+        else:
+            scale = noise[:, :, None, None]
+        work /= scale
+    if config.normalization == "snrAsinh":
+        s = config.asinhSoftening
+        work = s * np.arcsinh(work / s)
+    return work.astype(np.float32, copy=False)
+
+
+def extract_triplets_from_images(
+    template: Any,
+    science: Any,
+    difference: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    config: CutoutConfig,
+) -> Triplets:
+    """Cut triplets from `lsst.images` masked images.
+
+    This is what `BuildTripletsTask` and `ComputeReliabilityTask` call.
+
+    Parameters
+    ----------
+    template, science, difference : `lsst.images.MaskedImage` subclasses
+        The warped template, science and difference images of one
+        detector-visit.
+    x, y : `numpy.ndarray`, (N,)
+        Source positions in parent pixel coordinates.
+    config : `CutoutConfig`
+        Size and normalization.
+
+    Returns
+    -------
+    triplets : `Triplets`
+    """
+    planes = [planes_from_image(image, config.badMaskPlanes) for image in (template, science, difference)]
+    return extract_triplets(planes, x, y, config)

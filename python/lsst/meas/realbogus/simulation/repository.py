@@ -69,8 +69,9 @@ from astropy.table import Table
 from astropy.time import Time, TimeDelta
 
 import lsst.sphgeom
-from lsst.daf.butler import Butler, DatasetRef, DatasetType, Timespan
+from lsst.daf.butler import Butler, Config, DatasetRef, DatasetType, Timespan
 
+from ..butlerConfig import butler_config
 from .imageFactory import TanWcs, detector_full_name, make_difference_image, make_visit_image
 
 INSTRUMENT = "LSSTCam-imSim"
@@ -178,7 +179,9 @@ def create_repository(root: str, *, overwrite: bool = False) -> Butler:
                 f"Refusing to delete {root}: it is not a Butler repository (no butler.yaml)."
             )
         shutil.rmtree(root)
-    Butler.makeRepo(root)
+    # The package's model storage class goes into the new butler.yaml so
+    # that pipetask can store rb_model without extra set-up.
+    Butler.makeRepo(root, config=Config(butler_config()))
     return Butler.from_config(root, writeable=True)
 
 
