@@ -23,18 +23,14 @@
 
 from __future__ import annotations
 
-__all__ = ["build_config", "main", "one_line"]
+__all__ = ["build_config", "main"]
 
 import argparse
 import logging
-import os
 import sys
 
+from ..cliUtils import CliError, apply_config_overrides, one_line
 from .config import SimulationConfig, UnknownPresetError, make_config
-
-
-class CliError(Exception):
-    """A user error: printed as one line, exit status 2."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,21 +69,7 @@ def build_config(args: argparse.Namespace) -> SimulationConfig:
         config = make_config(args.preset)
     except UnknownPresetError as exc:
         raise CliError(str(exc)) from None
-    for path in args.config_file:
-        if not os.path.isfile(path):
-            raise CliError(f"config file {path!r} does not exist.")
-        try:
-            config.load(path)
-        except Exception as exc:
-            raise CliError(f"config file {path!r}: {one_line(exc)}") from None
-    for item in args.config:
-        field, sep, value = item.partition("=")
-        if not sep:
-            raise CliError(f"--config expects FIELD=VALUE; got {item!r}.")
-        try:
-            _set_field(config, field.strip(), value.strip())
-        except Exception as exc:
-            raise CliError(f"--config {item!r}: {one_line(exc)}") from None
+    apply_config_overrides(config, args.config_file, args.config)
     if args.seed is not None:
         config.seed = args.seed
     if args.jobs < 1:
@@ -97,28 +79,6 @@ def build_config(args: argparse.Namespace) -> SimulationConfig:
     except Exception as exc:
         raise CliError(f"invalid configuration: {one_line(exc)}") from None
     return config
-
-
-def _set_field(config, dotted: str, text: str) -> None:
-    import ast
-
-    *path, name = dotted.split(".")
-    target = config
-    for part in path:
-        target = getattr(target, part)
-    if name not in target._fields:
-        raise ValueError(f"no config field {dotted!r}.")
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        value = text
-    setattr(target, name, value)
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception's message squeezed onto one short line, for CLI errors."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) < 300 else text[:297] + "..."
 
 
 def main(argv: list[str] | None = None) -> int:

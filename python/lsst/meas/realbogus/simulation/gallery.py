@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from ..cutouts import extract_stamps
-from .cli import one_line
+from ..cliUtils import one_line
 from .scene import BOGUS_CLASSES, REAL_CLASSES
 
 _LOG = logging.getLogger(__name__)

@@ -1,0 +1,243 @@
+# This file is part of meas_realbogus.
+#
+# Developed for the LSST Data Management System.
+# This product includes software developed by the LSST Project
+# (https://www.lsst.org).
+# See the COPYRIGHT file at the top-level directory of this distribution
+# for details of code ownership.
+#
+# This program is free software: you can redistribute it and/or modify
+# it under the terms of the GNU General Public License as published by
+# the Free Software Foundation, either version 3 of the License, or
+# (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful,
+# but WITHOUT ANY WARRANTY; without even the implied warranty of
+# MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+# GNU General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License
+# along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+"""Train a real/bogus model on the ``rb_triplets`` of a tract: the
+``trainRealBogus`` PipelineTask and the ``rb-train`` command, one code path.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "TrainRealBogusConfig",
+    "TrainRealBogusConnections",
+    "TrainRealBogusTask",
+    "main",
+]
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import lsst.pipe.base as pipeBase
+import lsst.pipe.base.connectionTypes as cT
+
+from .butlerConfig import STORAGE_CLASS
+from .cliUtils import CliError, apply_config_overrides, one_line
+from .training import TrainingConfig, train
+from .tripletData import TripletData
+
+
+class TrainRealBogusConnections(pipeBase.PipelineTaskConnections, dimensions=("skymap", "tract")):
+    triplets = cT.Input(
+        doc="Labelled cutout triplets of the detector-visits overlapping the tract.",
+        name="rb_triplets",
+        storageClass="ArrowAstropy",
+        dimensions=("instrument", "visit", "detector"),
+        multiple=True,
+        deferLoad=True,
+    )
+    model = cT.Output(
+        doc="Trained model package (weights and metadata).",
+        name="rb_model",
+        storageClass=STORAGE_CLASS,
+        dimensions=(),
+    )
+
+
+class TrainRealBogusConfig(
+    pipeBase.PipelineTaskConfig, TrainingConfig, pipelineConnections=TrainRealBogusConnections
+):
+    """Configuration of `TrainRealBogusTask`: the fields of
+    `~lsst.meas.realbogus.training.TrainingConfig`.
+    """
+
+
+class TrainRealBogusTask(pipeBase.PipelineTask):
+    """Train a real/bogus classifier on the triplets of one tract.
+
+    ``rb_model`` has no dimensions: run one tract per output collection,
+    e.g. ``-d "skymap='DC2' AND tract=3080"``.
+    """
+
+    ConfigClass = TrainRealBogusConfig
+    _DefaultName = "trainRealBogus"
+
+    def runQuantum(self, butlerQC, inputRefs, outputRefs):
+        refs = sorted(inputRefs.triplets, key=lambda ref: (ref.dataId["visit"], ref.dataId["detector"]))
+        handles = [butlerQC.get(ref) for ref in refs]
+        provenance = {
+            "inputCollections": sorted({ref.run for ref in refs}),
+            "datasets": len(refs),
+            "skymap": str(butlerQC.quantum.dataId["skymap"]),
+            "tract": int(butlerQC.quantum.dataId["tract"]),
+        }
+        outputs = self.run(handles, names=[_describe(ref) for ref in refs], provenance=provenance)
+        butlerQC.put(outputs, outputRefs)
+
+    def run(
+        self,
+        triplets: Sequence[Any],
+        names: Sequence[str] | None = None,
+        provenance: dict[str, Any] | None = None,
+    ) -> pipeBase.Struct:
+        """Train and package a model.
+
+        Parameters
+        ----------
+        triplets : `~collections.abc.Sequence`
+            Handles of ``rb_triplets`` datasets (objects with
+            ``get(parameters=...)``, read lazily).
+        names : `~collections.abc.Sequence` [`str`], optional
+            A name per handle for messages.
+        provenance : `dict`, optional
+            Facts recorded in the package's training metadata.
+
+        Returns
+        -------
+        result : `lsst.pipe.base.Struct`
+            ``model``: the `~lsst.meas.realbogus.modelPackage.ModelPackage`.
+        """
+        c = self.config
+        names = list(names) if names is not None else [f"dataset {i}" for i in range(len(triplets))]
+        data = TripletData(
+            triplets,
+            names,
+            validation_fraction=c.validationFraction,
+            seed=c.seed,
+            cache_megabytes=c.cacheMegabytes,
+            log=self.log,
+        )
+        package = train(c, data, provenance=provenance, log=self.log)
+        return pipeBase.Struct(model=package)
+
+
+def _describe(ref) -> str:
+    return f"visit={ref.dataId['visit']} detector={ref.dataId['detector']}"
+
+
+# -- rb-train -----------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rb-train",
+        description="Train a real/bogus model on the rb_triplets of a tract and store it as rb_model "
+        "(the same code as the trainRealBogus PipelineTask).",
+    )
+    parser.add_argument("repo", help="Butler repository.")
+    parser.add_argument("--collections", "-i", action="append", required=True,
+                        help="Input collection(s) holding rb_triplets (repeatable).")
+    parser.add_argument("--tract", type=int, required=True, help="Train on the triplets overlapping this tract.")
+    parser.add_argument("--skymap", default="DC2", help="Skymap of the tract (default DC2).")
+    parser.add_argument("--output", "-o", help="RUN collection to write rb_model into.")
+    parser.add_argument("--package", help="Also (or only) write the model package to this .zip file.")
+    parser.add_argument("-C", "--config-file", action="append", default=[],
+                        help="Python config file for TrainRealBogusConfig (as for pipetask).")
+    parser.add_argument("-c", "--config", action="append", default=[], metavar="FIELD=VALUE",
+                        help="Config override, e.g. epochs=5, model.name=vgg6, device=cuda.")
+    parser.add_argument("--show-config", action="store_true", help="Print the config and exit.")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``rb-train``."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("rb-train")
+    try:
+        config = TrainRealBogusConfig()
+        apply_config_overrides(config, args.config_file, args.config)
+        if args.show_config:
+            config.saveToStream(sys.stdout)
+            return 0
+        if not args.output and not args.package:
+            raise CliError("give --output (a RUN collection) and/or --package (a .zip file).")
+        butler, refs = _find_triplets(args)
+        log.info("Training on %d rb_triplets datasets of tract %d in %s.", len(refs), args.tract, args.collections)
+        provenance = {
+            "inputCollections": sorted({ref.run for ref in refs}),
+            "datasets": len(refs),
+            "skymap": args.skymap,
+            "tract": args.tract,
+        }
+        task = TrainRealBogusTask(config=config)
+        try:
+            result = task.run([butler.getDeferred(ref) for ref in refs], names=[_describe(r) for r in refs],
+                              provenance=provenance)
+        except (ValueError, RuntimeError) as exc:
+            raise CliError(one_line(exc)) from None
+        if args.package:
+            result.model.write(args.package)
+            log.info("Wrote %s.", args.package)
+        if args.output:
+            _put_model(butler, result.model, args.output)
+            log.info("Stored rb_model %s in RUN collection %s.", result.model.version, args.output)
+    except CliError as exc:
+        print(f"rb-train: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _find_triplets(args: argparse.Namespace):
+    """Open the repository and find the tract's triplets, sorted."""
+    from lsst.daf.butler import Butler
+
+    try:
+        butler = Butler.from_config(args.repo, writeable=bool(args.output))
+    except Exception as exc:
+        raise CliError(f"cannot open Butler repository {args.repo!r}: {one_line(exc)}") from None
+    try:
+        refs = butler.query_datasets(
+            "rb_triplets",
+            collections=args.collections,
+            where="skymap = sm AND tract = t",
+            bind={"sm": args.skymap, "t": args.tract},
+            find_first=True,
+            explain=False,
+        )
+    except Exception as exc:
+        raise CliError(f"cannot query rb_triplets in {args.collections}: {one_line(exc)}") from None
+    if not refs:
+        raise CliError(
+            f"no rb_triplets overlap tract {args.tract} of skymap {args.skymap} in collections "
+            f"{args.collections}; run the BuildTriplets pipeline first."
+        )
+    refs = sorted(set(refs), key=lambda ref: (ref.dataId["visit"], ref.dataId["detector"]))
+    return butler, refs
+
+
+def _put_model(butler, package, run: str) -> None:
+    """Store the package as rb_model in a RUN collection."""
+    from lsst.daf.butler import DatasetType
+
+    dataset_type = DatasetType("rb_model", (), STORAGE_CLASS, universe=butler.dimensions)
+    try:
+        butler.registry.registerDatasetType(dataset_type)
+        butler.collections.register(run)
+        butler.put(package, dataset_type, run=run)
+    except Exception as exc:
+        raise CliError(f"cannot store rb_model in {run!r}: {one_line(exc)}") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

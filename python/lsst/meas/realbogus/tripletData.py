@@ -1,0 +1,289 @@
+# This file is part of meas_realbogus.
+#
+# Developed for the LSST Data Management System.
+# This product includes software developed by the LSST Project
+# (https://www.lsst.org).
+# See the COPYRIGHT file at the top-level directory of this distribution
+# for details of code ownership.
+#
+# This program is free software: you can redistribute it and/or modify
+# it under the terms of the GNU General Public License as published by
+# the Free Software Foundation, either version 3 of the License, or
+# (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful,
+# but WITHOUT ANY WARRANTY; without even the implied warranty of
+# MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+# GNU General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License
+# along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+"""Reading ``rb_triplets`` for training: one dataset at a time, shuffled
+through a bounded buffer, so training never needs every triplet in memory.
+"""
+
+from __future__ import annotations
+
+__all__ = ["TripletBatch", "TripletData", "TripletDataError", "validation_mask"]
+
+import dataclasses
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from .cutouts import CutoutConfig
+
+_SCAN_COLUMNS = ["diaSourceId", "label", "snr", "truthClass"]
+_LOAD_COLUMNS = ["diaSourceId", "label", "snr", "cutout"]
+
+
+class TripletDataError(ValueError):
+    """The training triplets are missing, unlabelled or inconsistent."""
+
+
+def validation_mask(ids: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Assign sources to the validation split by a hash of their id.
+
+    The split depends only on (id, fraction, seed), not on which datasets
+    are read or in what order, so it is the same on every run and rank.
+
+    Parameters
+    ----------
+    ids : `numpy.ndarray` of `int`
+        Source ids.
+    fraction : `float`
+        Expected validation fraction.
+    seed : `int`
+        Seed of the hash.
+
+    Returns
+    -------
+    mask : `numpy.ndarray` of `bool`
+        True for validation sources.
+    """
+    # splitmix64 finalizer: a well-mixed 64-bit hash; uint64 arithmetic wraps.
+    z = np.asarray(ids, dtype=np.int64).view(np.uint64) ^ np.uint64((seed * 0x9E3779B97F4A7C15) % 2**64)
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    uniform = (z >> np.uint64(11)).astype(np.float64) / float(2**53)
+    return uniform < fraction
+
+
+@dataclasses.dataclass
+class TripletBatch:
+    """Triplets with their labels (numpy, CPU)."""
+
+    cutouts: np.ndarray
+    labels: np.ndarray
+    ids: np.ndarray
+    snr: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[TripletBatch], shape: tuple[int, ...]) -> TripletBatch:
+        """Join batches (an empty batch of cutout ``shape`` if none)."""
+        if not parts:
+            return cls(
+                np.zeros((0, *shape), dtype=np.float32),
+                np.zeros(0, dtype=np.float32),
+                np.zeros(0, dtype=np.int64),
+                np.zeros(0, dtype=np.float32),
+            )
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(cls)))
+
+    def take(self, index: np.ndarray) -> TripletBatch:
+        """Select rows."""
+        return TripletBatch(self.cutouts[index], self.labels[index], self.ids[index], self.snr[index])
+
+
+class TripletData:
+    """The labelled ``rb_triplets`` of a training run.
+
+    Parameters
+    ----------
+    handles : `~collections.abc.Sequence`
+        One object per ``rb_triplets`` dataset with a
+        ``get(parameters=...)`` method, e.g.
+        `lsst.daf.butler.DeferredDatasetHandle`; read lazily.
+    names : `~collections.abc.Sequence` [`str`]
+        A name per handle for messages (e.g. its data ID).
+    validation_fraction : `float`
+        Fraction of sources held out (by id hash, see `validation_mask`).
+    seed : `int`
+        Seed of the split and of the shuffles.
+    cache_megabytes : `float`
+        Keep read training triplets in memory up to this size, so later
+        epochs need no I/O; 0 re-reads every epoch.
+    log : `logging.Logger`, optional
+        Logger.
+
+    Raises
+    ------
+    TripletDataError
+        Raised if there are no datasets, no labelled triplet, or the
+        datasets were cut with different settings.
+    """
+
+    def __init__(
+        self,
+        handles: Sequence[Any],
+        names: Sequence[str],
+        *,
+        validation_fraction: float,
+        seed: int,
+        cache_megabytes: float = 2048.0,
+        log: logging.Logger | None = None,
+    ):
+        if not handles:
+            raise TripletDataError("no rb_triplets datasets to train on (check the collections and tract).")
+        self._handles = list(handles)
+        self._names = list(names)
+        self._fraction = validation_fraction
+        self._seed = seed
+        self._cache_bytes = cache_megabytes * 1024**2
+        self._cache: dict[int, TripletBatch] = {}
+        self._cached_bytes = 0
+        self.log = log or logging.getLogger(__name__)
+        self._scan()
+
+    def _scan(self) -> None:
+        """Read ids, labels and cutout settings (not pixels) of every
+        dataset.
+        """
+        self.rows = []
+        reference: tuple[str, dict] | None = None
+        counts = {"train": [0, 0], "validation": [0, 0]}
+        unlabelled = 0
+        classes: dict[str, int] = {}
+        for index, handle in enumerate(self._handles):
+            table = handle.get(parameters={"columns": _SCAN_COLUMNS, "strip_astropy_meta_yaml": False})
+            settings = table.meta.get("cutout")
+            if settings is None:
+                raise TripletDataError(f"rb_triplets {self._names[index]} records no cutout settings.")
+            if reference is None:
+                reference = (self._names[index], settings)
+            elif settings != reference[1]:
+                raise TripletDataError(
+                    f"rb_triplets were cut with different settings: {settings} in {self._names[index]} "
+                    f"but {reference[1]} in {reference[0]}; rebuild them with one config."
+                )
+            labels = np.asarray(table["label"], dtype=np.int64)
+            labelled = labels >= 0
+            val = validation_mask(np.asarray(table["diaSourceId"]), self._fraction, self._seed) & labelled
+            train = labelled & ~val
+            self.rows.append(int(train.sum()))
+            for split, mask in (("train", train), ("validation", val)):
+                counts[split][0] += int((labels[mask] == 0).sum())
+                counts[split][1] += int((labels[mask] == 1).sum())
+            unlabelled += int((~labelled).sum())
+            for name in np.asarray(table["truthClass"]).astype(str)[labelled]:
+                classes[name] = classes.get(name, 0) + 1
+        self.cutout_config = CutoutConfig.from_metadata(reference[1])
+        self.counts = {split: {"bogus": c[0], "real": c[1]} for split, c in counts.items()}
+        self.unlabelled = unlabelled
+        self.classes = dict(sorted(classes.items()))
+        self.n_train = counts["train"][0] + counts["train"][1]
+        self.n_validation = counts["validation"][0] + counts["validation"][1]
+        if self.n_train == 0:
+            raise TripletDataError(
+                f"none of the {len(self._handles)} rb_triplets datasets has a labelled training triplet "
+                f"({unlabelled} unlabelled)."
+            )
+        if self.counts["train"]["real"] == 0 or self.counts["train"]["bogus"] == 0:
+            raise TripletDataError(
+                f"the training triplets hold only one class ({self.counts['train']}); a classifier needs both."
+            )
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Shape (3, S, S) of one cutout."""
+        size = self.cutout_config.size
+        return (3, size, size)
+
+    def _load(self, index: int) -> tuple[TripletBatch, TripletBatch]:
+        """Read one dataset, split into (train, validation) labelled rows."""
+        table = self._handles[index].get(parameters={"columns": _LOAD_COLUMNS})
+        labels = np.asarray(table["label"], dtype=np.int64)
+        ids = np.asarray(table["diaSourceId"], dtype=np.int64)
+        batch = TripletBatch(
+            np.asarray(table["cutout"], dtype=np.float32).reshape(len(table), *self.shape),
+            labels.astype(np.float32),
+            ids,
+            np.asarray(table["snr"], dtype=np.float32),
+        )
+        val = validation_mask(ids, self._fraction, self._seed)
+        labelled = labels >= 0
+        return batch.take(labelled & ~val), batch.take(labelled & val)
+
+    def _train_rows(self, index: int) -> TripletBatch:
+        if index in self._cache:
+            return self._cache[index]
+        train, _ = self._load(index)
+        if self._cached_bytes + train.cutouts.nbytes <= self._cache_bytes:
+            self._cache[index] = train
+            self._cached_bytes += train.cutouts.nbytes
+        return train
+
+    def validation(self) -> TripletBatch:
+        """Read the whole validation split (small: a few percent)."""
+        parts = [self._load(index)[1] for index in range(len(self._handles))]
+        return TripletBatch.concatenate([p for p in parts if len(p)], self.shape)
+
+    def batches(self, batch_size: int, rng: np.random.Generator, buffer_rows: int) -> Iterator[TripletBatch]:
+        """Yield shuffled training batches for one epoch.
+
+        Datasets are visited in a random order and their rows shuffled
+        through a buffer of at least ``buffer_rows`` rows; with a buffer
+        as large as the data the shuffle is complete.
+
+        Parameters
+        ----------
+        batch_size : `int`
+            Rows per batch; the last, partial batch is yielded too unless
+            it has a single row (batch norm cannot train on one).
+        rng : `numpy.random.Generator`
+            Source of the epoch's randomness.
+        buffer_rows : `int`
+            Minimum rows shuffled together.
+
+        Yields
+        ------
+        batch : `TripletBatch`
+        """
+        pending: list[TripletBatch] = []
+        pending_rows = 0
+        carry = None
+        for index in rng.permutation(len(self._handles)):
+            if self.rows[index] == 0:
+                continue
+            pending.append(self._train_rows(int(index)))
+            pending_rows += self.rows[index]
+            if pending_rows >= buffer_rows:
+                carry = yield from self._emit(pending, carry, batch_size, rng, final=False)
+                pending, pending_rows = [], 0
+        yield from self._emit(pending, carry, batch_size, rng, final=True)
+
+    def _emit(self, parts, carry, batch_size, rng, final):
+        """Shuffle buffered rows and yield full batches; return the rest."""
+        if carry is not None:
+            parts = [carry, *parts]
+        if not parts:
+            return None
+        buffer = TripletBatch.concatenate(parts, self.shape)
+        buffer = buffer.take(rng.permutation(len(buffer)))
+        n_full = len(buffer) // batch_size
+        for k in range(n_full):
+            yield buffer.take(slice(k * batch_size, (k + 1) * batch_size))
+        rest = buffer.take(slice(n_full * batch_size, None))
+        if final:
+            if len(rest) > 1:
+                yield rest
+            return None
+        return rest if len(rest) else None
