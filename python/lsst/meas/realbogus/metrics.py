@@ -47,7 +47,9 @@ The figures match `sklearn.metrics` (``roc_auc_score``,
 ``average_precision_score``, ``roc_curve`` with
 ``drop_intermediate=False``, ``precision_recall_curve`` without its final
 ``(1, 0)`` point, ``confusion_matrix``, ``accuracy_score``, ``f1_score``
-with ``zero_division=np.nan``); the tests check this on random inputs.
+with ``zero_division=np.nan``); the tests check this on random inputs. The
+curves, ROC AUC and average precision sum in sklearn's order and agree with
+it to the last bit.
 """
 
 from __future__ import annotations
@@ -154,17 +156,19 @@ def _cumulative_counts(
         The distinct scores (of sources with non-zero weight), decreasing.
     """
     if weight is not None:
-        # Zero-weight sources must not create thresholds (sklearn does the same).
+        # Zero-weight sources must not create thresholds (as in sklearn).
         nonzero = weight != 0
         labels, scores, weight = labels[nonzero], scores[nonzero], weight[nonzero]
-    order = np.argsort(scores, kind="stable")[::-1]
+    # Stable sort of -score: ties keep input order, so the cumulative sums run
+    # in sklearn's order and give its figures to the last bit.
+    order = np.argsort(-scores, kind="stable")
     scores = scores[order]
     real = labels[order].astype(np.float64)
     w = np.ones_like(real) if weight is None else weight[order]
     # One operating point per run of tied scores: the last source of each run.
     last = np.r_[np.flatnonzero(np.diff(scores)), scores.size - 1]
     tps = np.cumsum(real * w)[last]
-    # A cumsum (rather than total - tps) keeps fps non-decreasing under rounding.
+    # A cumsum (not total - tps) keeps fps non-decreasing under rounding.
     fps = np.cumsum((1.0 - real) * w)[last]
     return tps, fps, scores[last]
 
@@ -247,12 +251,18 @@ def roc_auc(labels: Any, scores: Any, sample_weight: Any = None) -> float:
     -----
     The trapezoid rule over `roc_curve` counts a run of tied scores as a
     diagonal segment, which is what makes ties count one half. Equal to
-    ``sklearn.metrics.roc_auc_score`` (to rounding).
+    ``sklearn.metrics.roc_auc_score``.
     """
-    fpr, tpr, _ = roc_curve(labels, scores, sample_weight)
-    if np.isnan(fpr[-1]) or np.isnan(tpr[-1]):
+    labels, scores, weight = _validate(labels, scores, sample_weight)
+    tps, fps, _ = _cumulative_counts(labels, scores, weight)
+    if tps[-1] <= 0 or fps[-1] <= 0:
         return math.nan
-    return float(np.trapezoid(tpr, fpr))
+    # Integrating over the corners of the curve only (collinear points add
+    # no area) is sklearn's summation, so the result agrees to the last bit.
+    if tps.size > 2:
+        corner = np.r_[True, (np.diff(fps, 2) != 0) | (np.diff(tps, 2) != 0), True]
+        tps, fps = tps[corner], fps[corner]
+    return float(np.trapezoid(np.r_[0.0, tps] / tps[-1], np.r_[0.0, fps] / fps[-1]))
 
 
 def precision_recall_curve(
@@ -313,8 +323,7 @@ def average_precision(labels: Any, scores: Any, sample_weight: Any = None) -> fl
     -----
     A step-wise sum, not the trapezoid rule, which would interpolate purity
     optimistically between points. Equal to
-    ``sklearn.metrics.average_precision_score``; the sum runs in sklearn's
-    order so the result is bit-identical.
+    ``sklearn.metrics.average_precision_score``.
     """
     precision, recall, _ = precision_recall_curve(labels, scores, sample_weight)
     if np.isnan(recall[0]):
@@ -488,7 +497,7 @@ def completeness_at_purity(
     if not eligible.any():
         return 0.0, math.nan
     # Completeness rises as the threshold falls: the last eligible index has
-    # the most; the first eligible index with as much has the highest threshold.
+    # the most; the first eligible one with as much has the highest threshold.
     best = complete[np.flatnonzero(eligible)[-1]]
     index = np.flatnonzero(eligible & (complete == best))[0]
     return float(best), float(thresholds[index])
@@ -753,9 +762,11 @@ def summarize(labels: Any, scores: Any, threshold: float = 0.5, sample_weight: A
         ``accuracy``, ``f1``, ``purity``, ``completeness``);
         ``purity_at_completeness_0.90`` and its ``..._threshold``;
         ``completeness_at_purity_0.95`` and its ``..._threshold``;
-        ``requirement_range`` (``[lo, hi]`` from `requirement_range`, or
-        `None`); ``meets_requirement`` (some threshold meets OSS-REQ-0353);
-        ``threshold_meets_requirement`` (``threshold`` itself does);
+        ``requirement_range`` (``[lo, hi]`` from `requirement_range`, lo
+        exclusive and `None` where it is ``-inf``; `None` if no threshold
+        meets the requirement); ``meets_requirement`` (some threshold
+        meets OSS-REQ-0353); ``threshold_meets_requirement`` (``threshold``
+        itself does);
         ``ece`` (`expected_calibration_error`, 15 bins). Builtin types only;
         undefined or infinite values are `None` (strict JSON has no nan).
     """
