@@ -39,6 +39,8 @@ class CliError(Exception):
 def one_line(exc: BaseException) -> str:
     """An exception's message squeezed onto one short line, for CLI errors."""
     text = " ".join(str(exc).split()) or type(exc).__name__
+    # pex_config appends where the field was defined; users need the problem.
+    text = text.split(" For more information see")[0]
     return text if len(text) < 300 else text[:297] + "..."
 
 

@@ -1,0 +1,187 @@
+# This file is part of meas_realbogus.
+#
+# Developed for the LSST Data Management System.
+# This product includes software developed by the LSST Project
+# (https://www.lsst.org).
+# See the COPYRIGHT file at the top-level directory of this distribution
+# for details of code ownership.
+#
+# This program is free software: you can redistribute it and/or modify
+# it under the terms of the GNU General Public License as published by
+# the Free Software Foundation, either version 3 of the License, or
+# (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful,
+# but WITHOUT ANY WARRANTY; without even the implied warranty of
+# MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+# GNU General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License
+# along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+"""``rb-models``: list the real/bogus architectures, their supported cutout
+sizes, parameter counts and forward cost.
+"""
+
+from __future__ import annotations
+
+__all__ = ["describe", "forward_flops", "main"]
+
+import argparse
+import json
+import sys
+from typing import Any, NoReturn
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from . import ARCHITECTURES, UnsupportedCutoutSizeError, build_model, count_parameters, get_architecture
+
+
+class _UsageError(Exception):
+    """Bad command-line input: one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse would print the usage too; one line is the package's convention.
+        raise _UsageError(message)
+
+
+def forward_flops(model: torch.nn.Module, cutoutSize: int) -> int:
+    """Floating-point operations of one forward pass on one triplet.
+
+    Counted by `torch.utils.flop_counter.FlopCounterMode`, which counts
+    matrix products and convolutions (two operations per multiply-add) and
+    ignores element-wise layers (activations, pooling, batch norm); these
+    are a small fraction here.
+
+    Parameters
+    ----------
+    model : `torch.nn.Module`
+        The network, on any device; ``meta`` costs nothing.
+    cutoutSize : `int`
+        Cutout side.
+
+    Returns
+    -------
+    flops : `int`
+        Operations per triplet.
+    """
+    device = next(model.parameters()).device
+    x = torch.zeros(1, 3, cutoutSize, cutoutSize, device=device)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model.eval()(x)
+    return counter.get_total_flops()
+
+
+def describe(name: str, cutoutSize: int | None = None) -> dict[str, Any]:
+    """Size range, parameter count and cost of an architecture.
+
+    The network is built on the ``meta`` device (shapes only), so this is
+    fast for every architecture.
+
+    Parameters
+    ----------
+    name : `str`
+        Architecture name.
+    cutoutSize : `int`, optional
+        Size to evaluate; the architecture's default if `None`.
+
+    Returns
+    -------
+    info : `dict` [`str`, `~typing.Any`]
+        ``name``, ``cutoutSize``, ``defaultCutoutSize``, ``minCutoutSize``,
+        ``maxCutoutSize`` (`None`: unbounded), ``supported``, and either
+        ``parameters`` and ``mflops`` (forward MFLOP per triplet) or
+        ``error`` (the reason the size is unsupported).
+    """
+    cls = get_architecture(name)
+    minSize, maxSize = cls.supported_sizes()
+    size = cls.defaultCutoutSize if cutoutSize is None else cutoutSize
+    info: dict[str, Any] = {
+        "name": name,
+        "cutoutSize": size,
+        "defaultCutoutSize": cls.defaultCutoutSize,
+        "minCutoutSize": minSize,
+        "maxCutoutSize": maxSize,
+    }
+    try:
+        with torch.device("meta"):
+            model = build_model(name, size)
+    except UnsupportedCutoutSizeError as exc:
+        return info | {"supported": False, "error": str(exc)}
+    info |= {"supported": True, "parameters": count_parameters(model)}
+    info["mflops"] = round(forward_flops(model, size) / 1e6, 1)
+    return info
+
+
+def _format_table(rows: list[dict[str, Any]]) -> str:
+    """Aligned text table of `describe` results."""
+    header = ("architecture", "size", "parameters", "min size", "max size", "MFLOP/triplet")
+    body = [
+        (
+            row["name"],
+            str(row["cutoutSize"]),
+            f"{row['parameters']:,}" if row["supported"] else "-",
+            str(row["minCutoutSize"]),
+            "-" if row["maxCutoutSize"] is None else str(row["maxCutoutSize"]),
+            f"{row['mflops']:,.1f}" if row["supported"] else "-",
+        )
+        for row in rows
+    ]
+    widths = [max(len(cells[i]) for cells in (header, *body)) for i in range(len(header))]
+    lines = []
+    for cells, row in zip((header, *body), (None, *rows)):
+        text = "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        if row is not None and not row["supported"]:
+            text += f"  unsupported: {row['error']}"
+        lines.append(text)
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="rb-models",
+        description="List the real/bogus architectures: default cutout size, parameter count, supported "
+        "sizes and forward MFLOP per triplet (convolutions and matrix products, 2 per multiply-add).",
+    )
+    parser.add_argument("--size", type=int, metavar="S",
+                        help="Evaluate every architecture at cutouts of S x S pixels instead of its default.")
+    parser.add_argument("--json", action="store_true", help="Print one JSON object per architecture.")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``rb-models``.
+
+    Parameters
+    ----------
+    argv : `list` [`str`], optional
+        Arguments; ``sys.argv[1:]`` if `None`.
+
+    Returns
+    -------
+    status : `int`
+        0 on success, 2 for bad input (after a one-line message on
+        stderr).
+    """
+    try:
+        args = _parser().parse_args(argv)
+        if args.size is not None and args.size < 1:
+            raise _UsageError(f"--size must be a positive number of pixels; got {args.size}")
+    except _UsageError as exc:
+        print(f"rb-models: error: {exc}", file=sys.stderr)
+        return 2
+    rows = [describe(name, args.size) for name in ARCHITECTURES]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+    else:
+        print(_format_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

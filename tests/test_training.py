@@ -1,0 +1,301 @@
+# This file is part of meas_realbogus.
+#
+# Developed for the LSST Data Management System.
+# This product includes software developed by the LSST Project
+# (https://www.lsst.org).
+# See the COPYRIGHT file at the top-level directory of this distribution
+# for details of code ownership.
+#
+# This program is free software: you can redistribute it and/or modify
+# it under the terms of the GNU General Public License as published by
+# the Free Software Foundation, either version 3 of the License, or
+# (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful,
+# but WITHOUT ANY WARRANTY; without even the implied warranty of
+# MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+# GNU General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License
+# along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+"""Tests of training: pipetask and rb-train, determinism, resume, data
+streaming, and device selection.
+"""
+
+import contextlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+from unittest import mock
+
+import numpy as np
+import torch
+
+import lsst.utils.tests
+from lsst.daf.butler import Butler
+from lsst.meas.realbogus import training
+from lsst.meas.realbogus.devices import DeviceError, select_device
+from lsst.meas.realbogus.modelPackage import ModelPackage
+from lsst.meas.realbogus.trainRealBogus import TrainRealBogusConfig, TrainRealBogusTask, main
+from lsst.meas.realbogus.tripletData import TripletData, validation_mask
+
+from ciRepository import PIPELINES, SIM_COLLECTION, TRAIN_WHERE, TRIPLETS, ci_repository, triplet_handles
+
+BIN = os.path.dirname(sys.executable)
+
+
+def quick_config(**values):
+    config = TrainRealBogusConfig()
+    config.epochs = 3
+    config.batchSize = 8
+    config.device = "cpu"
+    config.numThreads = 1
+    config.validationFraction = 0.2
+    config.progressBar = False
+    for key, value in values.items():
+        setattr(config, key, value)
+    return config
+
+
+def train_in_process(root, **values):
+    _, handles, names = triplet_handles(root)
+    return TrainRealBogusTask(config=quick_config(**values)).run(handles, names=names).model
+
+
+class PipetaskTrainingTestCase(lsst.utils.tests.TestCase):
+    """``pipetask run`` (the real command) builds triplets and trains."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root = ci_repository()
+
+    def pipetask(self, *args):
+        cmd = [os.path.join(BIN, "pipetask"), "run", "-b", self.root, "--register-dataset-types", *args]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        return result
+
+    def test_pipetask_triplets_then_training(self):
+        self.pipetask("-i", SIM_COLLECTION, "-o", "pt/triplets", "-p", os.path.join(PIPELINES, "BuildTriplets.yaml"),
+                      "-d", "instrument='LSSTCam-imSim' AND skymap='DC2' AND tract IN (3080, 4024)", "-j", "2")
+        butler = Butler.from_config(self.root)
+        for tract in (3080, 4024):
+            refs = butler.query_datasets("rb_triplets", collections="pt/triplets",
+                                         where=f"skymap='DC2' AND tract={tract}")
+            self.assertGreater(len(refs), 3, tract)
+        result = self.pipetask(
+            "-i", "pt/triplets", "-o", "pt/model", "-p", os.path.join(PIPELINES, "TrainRealBogus.yaml"),
+            "-d", TRAIN_WHERE, "-c", "trainRealBogus:epochs=3", "-c", "trainRealBogus:batchSize=8",
+            "-c", "trainRealBogus:device=cpu", "-c", "trainRealBogus:numThreads=1",
+            "-c", "trainRealBogus:validationFraction=0.2",
+        )
+        self.assertIn("Epoch 3/3", result.stderr + result.stdout)
+        package = butler.get("rb_model", collections="pt/model")
+        self.assertIsInstance(package, ModelPackage)
+        ref = butler.find_dataset("rb_model", collections="pt/model")
+        # The stored file holds exactly these bytes.
+        self.assertEqual(butler.getURI(ref).read(), package.to_bytes())
+        training_meta = package.metadata.training
+        self.assertEqual(training_meta["tract"], 3080)
+        self.assertEqual(training_meta["epochsRun"], 3)
+        self.assertTrue(training_meta["inputCollections"][0].startswith("pt/triplets/"))
+        self.assertEqual(training_meta["datasets"], len(butler.query_datasets(
+            "rb_triplets", collections="pt/triplets", where=TRAIN_WHERE)))
+        self.assertEqual(package.metadata.software["torch"], torch.__version__)
+        # The same settings in-process give byte-identical weights.
+        again = train_in_process(self.root)
+        self.assertEqual(again.weights_bytes, package.weights_bytes)
+
+
+class TrainingTestCase(lsst.utils.tests.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.root = ci_repository()
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="rb_train_")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+
+    def test_same_seed_same_weights(self):
+        a = train_in_process(self.root)
+        b = train_in_process(self.root)
+        c = train_in_process(self.root, seed=2)
+        self.assertEqual(a.weights_bytes, b.weights_bytes)
+        self.assertNotEqual(a.weights_bytes, c.weights_bytes)
+        model = a.build_model()
+        with torch.no_grad():
+            scores = torch.sigmoid(model(torch.randn(5, 3, 51, 51)))
+        self.assertEqual(scores.shape, (5,))
+        self.assertTrue(bool(((scores >= 0) & (scores <= 1)).all()))
+        meta = a.metadata
+        self.assertEqual(meta.training["seed"], 1)
+        self.assertEqual(len(meta.training["history"]), 3)
+        counts = meta.training["triplets"]
+        self.assertGreater(counts["train"]["real"], 0)
+        self.assertGreater(counts["train"]["bogus"], 0)
+        self.assertIn("thresholdRule", meta.model_dump())
+
+    def test_resume_continues_where_it_stopped(self):
+        uninterrupted = train_in_process(self.root, epochs=4)
+        ckpt = os.path.join(self.tmp, "ckpt")
+        original = training._Trainer.save_checkpoint
+
+        def save_then_die(trainer):
+            original(trainer)
+            if trainer.epoch == 2:
+                raise KeyboardInterrupt("simulated kill after epoch 2")
+
+        with mock.patch.object(training._Trainer, "save_checkpoint", save_then_die):
+            with self.assertRaises(KeyboardInterrupt):
+                train_in_process(self.root, epochs=4, checkpointDir=ckpt)
+        self.assertTrue(os.path.exists(os.path.join(ckpt, "checkpoint.pt")))
+        with self.assertLogs("lsst.trainRealBogus", level="INFO") as cm:
+            resumed = train_in_process(self.root, epochs=4, checkpointDir=ckpt)
+        self.assertIn("after epoch 2", "\n".join(cm.output))
+        self.assertEqual(resumed.metadata.training["epochsRun"], 4)
+        self.assertEqual(resumed.weights_bytes, uninterrupted.weights_bytes)
+        # A checkpoint from other settings is refused, not silently mixed in.
+        with self.assertRaisesRegex(training.TrainingError, "different training settings"):
+            train_in_process(self.root, epochs=4, checkpointDir=ckpt, learningRate=0.5)
+
+    def test_booby_trapped_checkpoint_not_executed(self):
+        ckpt = os.path.join(self.tmp, "ckpt")
+        os.makedirs(ckpt)
+        marker = os.path.join(self.tmp, "pwned")
+
+        class Trap:
+            def __reduce__(self):
+                return (open, (marker, "w"))
+
+        torch.save({"fingerprint": Trap()}, os.path.join(ckpt, "checkpoint.pt"))
+        with self.assertRaisesRegex(training.TrainingError, "cannot read checkpoint"):
+            train_in_process(self.root, checkpointDir=ckpt)
+        self.assertFalse(os.path.exists(marker))
+
+    def test_every_architecture_trains_one_step(self):
+        for name in ("vgg6", "rbtn", "resnet50"):
+            with self.subTest(name=name):
+                config = quick_config(maxSteps=1, batchSize=4)
+                config.model.name = name
+                _, handles, names = triplet_handles(self.root)
+                package = TrainRealBogusTask(config=config).run(handles, names=names).model
+                self.assertEqual(package.architecture, name)
+                self.assertEqual(package.metadata.training["stepsRun"], 1)
+                package.build_model()
+
+    def test_early_stopping_and_schedules(self):
+        for schedule in ("constant", "step", "onecycle"):
+            package = train_in_process(self.root, schedule=schedule, optimizer="sgd", epochs=2)
+            self.assertEqual(package.metadata.training["epochsRun"], 2)
+        package = train_in_process(self.root, epochs=8, earlyStoppingPatience=1, earlyStoppingMetric="loss",
+                                   learningRate=0.05)
+        meta = package.metadata.training
+        if meta["stoppedEarly"]:
+            self.assertLess(meta["epochsRun"], 8)
+            self.assertEqual(meta["bestEpoch"], meta["epochsRun"] - 1)
+
+
+class RbTrainCliTestCase(lsst.utils.tests.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.root = ci_repository()
+
+    def run_cli(self, *args):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+        return code, out.getvalue(), err.getvalue()
+
+    def test_cli_writes_package_and_dataset(self):
+        tmp = tempfile.mkdtemp(prefix="rb_cli_")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        path = os.path.join(tmp, "model.zip")
+        code, _, err = self.run_cli(self.root, "-i", TRIPLETS, "--tract", "3080", "-o", "cli/model",
+                                    "--package", path, "-c", "epochs=3", "-c", "batchSize=8", "-c", "device=cpu",
+                                    "-c", "numThreads=1", "-c", "validationFraction=0.2", "-c", "progressBar=False")
+        self.assertEqual(code, 0, err)
+        from_file = ModelPackage.read(path)
+        from_butler = Butler.from_config(self.root).get("rb_model", collections="cli/model")
+        self.assertEqual(from_file, from_butler)
+        # One code path: the task with the same settings gives the same weights.
+        self.assertEqual(from_file.weights_bytes, train_in_process(self.root).weights_bytes)
+
+    def test_cli_errors_are_one_line(self):
+        cases = [
+            (("--tract", "9999", "--package", "x.zip"), "no rb_triplets overlap tract 9999"),
+            (("--tract", "3080"), "give --output"),
+            (("--tract", "3080", "--package", "x.zip", "-c", "epochs=0"), "0 is outside of valid range"),
+            (("--tract", "3080", "--package", "x.zip", "-c", "model.name=nope"), "nope"),
+            (("--tract", "3080", "--package", "x.zip", "-c", "bogusField=1"), "no config field 'bogusField'"),
+        ]
+        for extra, message in cases:
+            with self.subTest(extra=extra):
+                code, _, err = self.run_cli(self.root, "-i", TRIPLETS, *extra)
+                self.assertEqual(code, 2)
+                lines = err.strip().splitlines()
+                self.assertEqual(len(lines), 1, err)
+                self.assertTrue(lines[0].startswith("rb-train: error:"), err)
+                self.assertIn(message, lines[0])
+
+    @unittest.skipIf(torch.cuda.is_available(), "this machine has a GPU")
+    def test_cuda_without_gpu(self):
+        with self.assertRaisesRegex(DeviceError, "no CUDA GPU"):
+            select_device("cuda")
+        code, _, err = self.run_cli(self.root, "-i", TRIPLETS, "--tract", "3080", "--package", "x.zip",
+                                    "-c", "device=cuda")
+        self.assertEqual(code, 2)
+        self.assertIn("no CUDA GPU", err)
+        self.assertEqual(select_device("auto").type, "cpu")
+
+
+class TripletDataTestCase(lsst.utils.tests.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.root = ci_repository()
+
+    def test_split_is_stable_and_near_fraction(self):
+        ids = np.arange(1, 200001, dtype=np.int64) * 7919
+        mask = validation_mask(ids, 0.05, 1)
+        self.assertAlmostEqual(mask.mean(), 0.05, delta=0.003)
+        np.testing.assert_array_equal(mask[::-1], validation_mask(ids[::-1], 0.05, 1))
+        self.assertFalse(np.array_equal(mask, validation_mask(ids, 0.05, 2)))
+
+    def test_streaming_epoch_sees_each_training_row_once(self):
+        _, handles, names = triplet_handles(self.root)
+        for cache in (0.0, 100.0):
+            data = TripletData(handles, names, validation_fraction=0.2, seed=1, cache_megabytes=cache)
+            seen = []
+            for batch in data.batches(4, np.random.default_rng(0), buffer_rows=5):
+                self.assertLessEqual(len(batch), 4)
+                self.assertEqual(batch.cutouts.shape[1:], (3, 51, 51))
+                seen.extend(batch.ids.tolist())
+            self.assertEqual(len(seen), len(set(seen)))
+            # Only a single leftover row may be dropped (batch norm needs two).
+            self.assertIn(data.n_train - len(seen), (0, 1))
+            val = data.validation()
+            self.assertFalse(set(seen) & set(val.ids.tolist()))
+            self.assertEqual(len(val), data.n_validation)
+
+    def test_augmentation_is_a_symmetry(self):
+        x = torch.arange(2 * 3 * 5 * 5, dtype=torch.float32).reshape(2, 3, 5, 5)
+        y = training.augment(x.repeat(50, 1, 1, 1), torch.Generator().manual_seed(0))
+        for k in range(len(y)):
+            torch.testing.assert_close(torch.sort(y[k].flatten()).values, torch.sort(x[k % 2].flatten()).values)
+            # The three channels move together: the offset between channels is preserved.
+            torch.testing.assert_close(y[k, 1] - y[k, 0], torch.full((5, 5), 25.0))
+        distinct = {tuple(y[k].flatten().tolist()) for k in range(0, len(y), 2)}
+        self.assertEqual(len(distinct), 8)
+
+
+def setup_module(module):
+    lsst.utils.tests.init()
+
+
+if __name__ == "__main__":
+    lsst.utils.tests.init()
+    unittest.main()
