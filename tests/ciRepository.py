@@ -97,3 +97,27 @@ def triplet_handles(root, where=TRAIN_WHERE):
                   key=lambda r: (r.dataId["visit"], r.dataId["detector"]))
     names = [f"visit={r.dataId['visit']} detector={r.dataId['detector']}" for r in refs]
     return butler, [butler.getDeferred(r) for r in refs], names
+
+
+MODEL = "ci/model"
+
+
+@functools.cache
+def ci_model():
+    """Return (root, package) after training a small rbcnn on tract 3080
+    and storing it as ``rb_model`` in ``ci/model`` (once per process).
+    """
+    from lsst.meas.realbogus.trainRealBogus import TrainRealBogusConfig, TrainRealBogusTask, _put_model
+
+    root = ci_repository()
+    config = TrainRealBogusConfig()
+    config.epochs = 3
+    config.batchSize = 8
+    config.device = "cpu"
+    config.numThreads = 1
+    config.validationFraction = 0.2
+    config.progressBar = False
+    _, handles, names = triplet_handles(root)
+    package = TrainRealBogusTask(config=config).run(handles, names=names).model
+    _put_model(Butler.from_config(root, writeable=True), package, MODEL)
+    return root, package

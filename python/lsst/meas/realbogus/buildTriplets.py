@@ -40,7 +40,7 @@ import lsst.pex.config as pexConfig
 import lsst.pipe.base as pipeBase
 import lsst.pipe.base.connectionTypes as cT
 
-from .catalogs import check_source_catalog
+from .catalogs import SourceColumnsConfig, check_source_catalog
 from .cutouts import CHANNELS, CutoutConfig, Triplets, extract_triplets_from_images
 
 TRIPLET_COLUMNS = (
@@ -110,7 +110,9 @@ class BuildTripletsConnections(
             del self.truth
 
 
-class BuildTripletsConfig(pipeBase.PipelineTaskConfig, pipelineConnections=BuildTripletsConnections):
+class BuildTripletsConfig(
+    pipeBase.PipelineTaskConfig, SourceColumnsConfig, pipelineConnections=BuildTripletsConnections
+):
     """Configuration of `BuildTripletsTask`."""
 
     cutout = pexConfig.ConfigField(dtype=CutoutConfig, doc="Cutout size and normalization.")
@@ -119,9 +121,6 @@ class BuildTripletsConfig(pipeBase.PipelineTaskConfig, pipelineConnections=Build
         default=True,
         doc="Join the truth catalog for labels; if False, labels are -1 (for unlabelled data).",
     )
-    idColumn = pexConfig.Field(dtype=str, default="diaSourceId", doc="Source id column.")
-    xColumn = pexConfig.Field(dtype=str, default="x", doc="Source column position, pixels.")
-    yColumn = pexConfig.Field(dtype=str, default="y", doc="Source row position, pixels.")
     snrColumn = pexConfig.Field(dtype=str, default="snr", doc="Source signal-to-noise column.")
     labelColumn = pexConfig.Field(dtype=str, default="is_real", doc="Truth column: True for real.")
     truthClassColumn = pexConfig.Field(dtype=str, default="truth_class", doc="Truth column: kind of source.")

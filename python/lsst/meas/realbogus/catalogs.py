@@ -23,12 +23,14 @@
 
 from __future__ import annotations
 
-__all__ = ["InvalidCatalogError", "check_source_catalog"]
+__all__ = ["InvalidCatalogError", "SourceColumnsConfig", "check_source_catalog"]
 
 from collections.abc import Iterable
 
 import numpy as np
 from astropy.table import Table
+
+import lsst.pex.config as pexConfig
 
 
 class InvalidCatalogError(ValueError):
@@ -64,3 +66,13 @@ def check_source_catalog(catalog: Table, required: Iterable[str], what: str = "D
             f"{what} has {int((counts > 1).sum())} duplicated {required[0]} value(s), e.g. "
             f"{int(values[counts > 1][0])}."
         )
+
+
+class SourceColumnsConfig(pexConfig.Config):
+    """Names of the DIA source columns the tasks read (a mixin of their
+    configs).
+    """
+
+    idColumn = pexConfig.Field(dtype=str, default="diaSourceId", doc="Source id column.")
+    xColumn = pexConfig.Field(dtype=str, default="x", doc="Source column position, pixels.")
+    yColumn = pexConfig.Field(dtype=str, default="y", doc="Source row position, pixels.")

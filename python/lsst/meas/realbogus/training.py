@@ -46,6 +46,7 @@ import lsst.pex.config as pexConfig
 from . import metrics
 from .devices import configure_threads, select_device
 from .modelPackage import ModelPackage
+from .scoring import score_triplets
 from .models import modelRegistry
 from .tripletData import TripletBatch, TripletData
 
@@ -390,16 +391,10 @@ class _Trainer:
     def _out_of_steps(self) -> bool:
         return bool(self.config.maxSteps) and self.step >= self.config.maxSteps
 
-    @torch.inference_mode()
     def predict(self, cutouts: np.ndarray) -> np.ndarray:
         """Score triplets with the current weights (eval mode)."""
-        self.model.eval()
-        scores = []
-        for start in range(0, len(cutouts), self.config.batchSize):
-            x = self._tensor(cutouts[start : start + self.config.batchSize])
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                scores.append(torch.sigmoid(self.model(x).float()).cpu().numpy())
-        return np.concatenate(scores) if scores else np.zeros(0, dtype=np.float32)
+        return score_triplets(self.model, cutouts, device=self.device, batch_size=self.config.batchSize,
+                              mixed_precision=self.autocast)
 
     def evaluate(self) -> dict[str, Any]:
         """Validation loss, AUC and AP (None where undefined)."""

@@ -1,0 +1,240 @@
+# This file is part of meas_realbogus.
+#
+# Developed for the LSST Data Management System.
+# This product includes software developed by the LSST Project
+# (https://www.lsst.org).
+# See the COPYRIGHT file at the top-level directory of this distribution
+# for details of code ownership.
+#
+# This program is free software: you can redistribute it and/or modify
+# it under the terms of the GNU General Public License as published by
+# the Free Software Foundation, either version 3 of the License, or
+# (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful,
+# but WITHOUT ANY WARRANTY; without even the implied warranty of
+# MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+# GNU General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License
+# along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+"""Tests of computeReliability and filterReliability on a ci repository."""
+
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+from unittest import mock
+
+import numpy as np
+import torch
+
+import lsst.utils.tests
+from lsst.daf.butler import Butler
+from lsst.pipe.base import Pipeline
+from lsst.meas.realbogus import computeReliability as crModule
+from lsst.meas.realbogus.catalogs import InvalidCatalogError
+from lsst.meas.realbogus.computeReliability import (
+    RELIABILITY_COLUMNS,
+    ComputeReliabilityConfig,
+    ComputeReliabilityTask,
+)
+from lsst.meas.realbogus.devices import DeviceError
+from lsst.meas.realbogus.filterReliability import FilterReliabilityTask
+from lsst.meas.realbogus.scoring import score_triplets
+
+from ciRepository import MODEL, PIPELINES, SIM_COLLECTION, TEST_WHERE, TRIPLETS, ci_model, run_pipeline
+
+BIN = os.path.dirname(sys.executable)
+SCORE_WHERE = "instrument='LSSTCam-imSim' AND " + TEST_WHERE
+CPU = {"computeReliability": {"device": "cpu", "numThreads": 1}}
+
+
+class ComputeReliabilityTestCase(lsst.utils.tests.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.root, cls.package = ci_model()
+        run_pipeline(cls.root, "ComputeReliability.yaml", [SIM_COLLECTION, MODEL], "ci/scores", SCORE_WHERE, CPU)
+        cls.butler = Butler.from_config(cls.root, collections=["ci/scores", TRIPLETS, SIM_COLLECTION])
+
+    def test_one_score_per_source(self):
+        scores = self.butler.query_datasets("dia_source_reliability")
+        sources = self.butler.query_datasets("dia_source_unstandardized", where=TEST_WHERE)
+        self.assertEqual({r.dataId for r in scores}, {r.dataId for r in sources})
+        total = empty = 0
+        for ref in scores:
+            table = self.butler.get(ref)
+            cat = self.butler.get("dia_source_unstandardized", ref.dataId)
+            self.assertEqual(table.colnames, list(RELIABILITY_COLUMNS))
+            np.testing.assert_array_equal(table["diaSourceId"], cat["diaSourceId"])
+            self.assertEqual(table["reliability"].dtype, np.float32)
+            r = np.asarray(table["reliability"])
+            self.assertTrue(np.all(np.isfinite(r) & (r >= 0) & (r <= 1)))
+            self.assertTrue(all(v == self.package.version for v in table["modelVersion"]))
+            total += len(table)
+            empty += len(table) == 0
+        self.assertGreater(total, 10)
+        # The ci preset has a detector-visit without sources: an empty catalog, not a failure.
+        self.assertGreater(empty, 0)
+
+    def test_scores_equal_triplet_scores(self):
+        """One cutout implementation: scoring rb_triplets gives the same numbers."""
+        model = self.package.build_model()
+        compared = 0
+        for ref in self.butler.query_datasets("dia_source_reliability"):
+            table = self.butler.get(ref)
+            triplets = self.butler.get("rb_triplets", ref.dataId)
+            np.testing.assert_array_equal(triplets["diaSourceId"], table["diaSourceId"])
+            expected = score_triplets(model, np.asarray(triplets["cutout"]), device=torch.device("cpu"))
+            np.testing.assert_allclose(table["reliability"], expected, rtol=0, atol=1e-6)
+            np.testing.assert_array_equal(table["cutoutFlags_edge"], triplets["cutoutFlags_edge"])
+            compared += len(table)
+        self.assertGreater(compared, 10)
+
+    def test_filter_splits_at_threshold(self):
+        for ref in self.butler.query_datasets("dia_source_reliability"):
+            scores = self.butler.get(ref)
+            high = self.butler.get("dia_source_high_reliability", ref.dataId)
+            low = self.butler.get("dia_source_low_reliability", ref.dataId)
+            self.assertEqual(len(high) + len(low), len(scores))
+            self.assertTrue(np.all(np.asarray(high["reliability"]) >= 0.5))
+            self.assertTrue(np.all(np.asarray(low["reliability"]) < 0.5))
+            self.assertEqual(sorted(list(high["diaSourceId"]) + list(low["diaSourceId"])),
+                             sorted(scores["diaSourceId"]))
+            self.assertIn("psfFlux", high.colnames)
+
+    def test_filter_refuses_unscored_sources(self):
+        ref = max(self.butler.query_datasets("dia_source_reliability"),
+                  key=lambda r: len(self.butler.get(r)))
+        scores = self.butler.get(ref)
+        cat = self.butler.get("dia_source_unstandardized", ref.dataId)
+        with self.assertRaisesRegex(InvalidCatalogError, "1 of .* have no reliability"):
+            FilterReliabilityTask().run(diaSources=cat, classifications=scores[1:])
+
+    def _inputs(self):
+        ref = max(self.butler.query_datasets("dia_source_reliability"), key=lambda r: len(self.butler.get(r)))
+        names = {"science": "preliminary_visit_image", "template": "template_detector",
+                 "difference": "difference_image", "diaSources": "dia_source_unstandardized"}
+        inputs = {k: self.butler.get(v, ref.dataId) for k, v in names.items()}
+        inputs["model"] = self.package
+        return inputs
+
+    def test_empty_catalog_direct(self):
+        inputs = self._inputs()
+        inputs["diaSources"] = inputs["diaSources"][:0]
+        config = ComputeReliabilityConfig()
+        config.device = "cpu"
+        table = ComputeReliabilityTask(config=config).run(**inputs).classifications
+        self.assertEqual(len(table), 0)
+        self.assertEqual(table.colnames, list(RELIABILITY_COLUMNS))
+        self.assertEqual(table["reliability"].dtype, np.float32)
+
+    def test_batch_size_does_not_change_scores(self):
+        inputs = self._inputs()
+        results = []
+        for batch in (1, 3, 256):
+            config = ComputeReliabilityConfig()
+            config.device = "cpu"
+            config.batchSize = batch
+            results.append(np.asarray(ComputeReliabilityTask(config=config).run(**inputs).classifications["reliability"]))
+        for r in results[1:]:
+            np.testing.assert_allclose(r, results[0], rtol=0, atol=1e-6)
+
+    @unittest.skipIf(torch.cuda.is_available(), "this machine has a GPU")
+    def test_cuda_without_gpu(self):
+        config = ComputeReliabilityConfig()
+        config.device = "cuda"
+        with self.assertRaisesRegex(DeviceError, "no CUDA GPU"):
+            ComputeReliabilityTask(config=config)
+
+    def test_missing_model_fails_at_graph_building(self):
+        cmd = [os.path.join(BIN, "pipetask"), "qgraph", "-b", self.root, "-i", SIM_COLLECTION, "-o", "ci/none",
+               "-p", os.path.join(PIPELINES, "ComputeReliability.yaml"), "-d", SCORE_WHERE]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        self.assertNotEqual(result.returncode, 0)
+        last = [line for line in result.stderr.splitlines() if line.strip()][-1]
+        self.assertIn("No 'rb_model' dataset", last)
+        self.assertIn("['DC2/sim']", last)
+
+    def test_failure_leaves_no_partial_output_and_resume_completes(self):
+        """A quantum that dies writes nothing; re-running with
+        skip-existing finishes the rest and does not touch what was done.
+        """
+        original = crModule.score_triplets
+        calls = {"n": 0}
+
+        def dies_on_third(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise RuntimeError("simulated crash")
+            return original(*args, **kwargs)
+
+        output = "ci/scores-crash"
+        with mock.patch.object(crModule, "score_triplets", dies_on_third):
+            with self.assertRaises(Exception):
+                run_pipeline(self.root, "ComputeReliability.yaml", [SIM_COLLECTION, MODEL], output, SCORE_WHERE,
+                             CPU)
+        butler = Butler.from_config(self.root)
+        partial = butler.query_datasets("dia_source_reliability", collections=output, explain=False)
+        n_total = len(butler.query_datasets("dia_source_unstandardized", collections=SIM_COLLECTION,
+                                            where=TEST_WHERE))
+        self.assertEqual(len(partial), 2)
+        for ref in partial:
+            butler.get(ref)  # complete and readable
+        first_ids = {ref.id for ref in partial}
+        # Resume into the same output chain: only the missing quanta run.
+        cmd = [os.path.join(BIN, "pipetask"), "run", "-b", self.root, "-i", f"{SIM_COLLECTION},{MODEL}",
+               "-o", output, "--skip-existing-in", output, "--extend-run", "--clobber-outputs",
+               "-p", os.path.join(PIPELINES, "ComputeReliability.yaml"), "-d", SCORE_WHERE,
+               "-c", "computeReliability:device=cpu", "-c", "computeReliability:numThreads=1"]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        final = butler.query_datasets("dia_source_reliability", collections=output)
+        self.assertEqual(len(final), n_total)
+        self.assertTrue(first_ids <= {ref.id for ref in final})
+        clean = Butler.from_config(self.root, collections="ci/scores")
+        for ref in final:
+            np.testing.assert_array_equal(butler.get(ref)["reliability"],
+                                          clean.get("dia_source_reliability", ref.dataId)["reliability"])
+
+
+class ApIngredientTestCase(lsst.utils.tests.TestCase):
+    def test_ingredient_replaces_ap_steps(self):
+        """Importing the fragment after an AP fragment with its own steps
+        of those labels (excluded) gives this package's tasks.
+        """
+        tmp = tempfile.mkdtemp(prefix="rb_ap_")
+        fake_ap = os.path.join(tmp, "ApPipe.yaml")
+        with open(fake_ap, "w") as f:
+            f.write("description: stand-in for ap_pipe\n"
+                    "tasks:\n"
+                    "  computeReliability:\n"
+                    "    class: lsst.pipe.base.tests.no_dimensions.NoDimensionsTestTask\n"
+                    "  filterDiaSourcePostReliability:\n"
+                    "    class: lsst.pipe.base.tests.no_dimensions.NoDimensionsTestTask\n"
+                    "  buildTriplets:\n"
+                    "    class: lsst.meas.realbogus.buildTriplets.BuildTripletsTask\n")
+        mine = os.path.join(tmp, "MyApPipe.yaml")
+        with open(mine, "w") as f:
+            f.write("description: AP with meas_realbogus\n"
+                    "imports:\n"
+                    f"  - location: {fake_ap}\n"
+                    "    exclude: [computeReliability, filterDiaSourcePostReliability]\n"
+                    f"  - location: {os.path.join(PIPELINES, '_ingredients', 'RealBogus.yaml')}\n")
+        graph = Pipeline.from_uri(mine).to_graph()
+        self.assertEqual(graph.tasks["computeReliability"].task_class, ComputeReliabilityTask)
+        self.assertEqual(graph.tasks["filterDiaSourcePostReliability"].task_class, FilterReliabilityTask)
+        self.assertEqual(set(graph.tasks.keys()), {"computeReliability", "filterDiaSourcePostReliability",
+                                                   "buildTriplets"})
+        self.assertIn("dia_source_reliability", graph.dataset_types)
+
+
+def setup_module(module):
+    lsst.utils.tests.init()
+
+
+if __name__ == "__main__":
+    lsst.utils.tests.init()
+    unittest.main()
