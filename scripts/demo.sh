@@ -1,30 +1,56 @@
 #!/usr/bin/env bash
-# `make demo`: simulate the embedded `demo` repository end to end and show
-# what it holds. Later steps (triplets, training, scoring) join this script
-# as they land.
+# `make demo`: the DC2 real/bogus flow end to end on the embedded `demo`
+# preset: simulate tracts 3080 and 4024, cut triplets, train on 3080 (CPU),
+# score and filter 4024 with pipetask, and print the results.
+# Re-running skips what is already done (the simulation by a stamp file, the
+# pipeline steps by --skip-existing-in); `make clean` starts over.
 set -euo pipefail
 repo=${1:-demo/repo}
 jobs=${JOBS:-2}
-bin=.venv/bin
+bin=$PWD/.venv/bin
+export MEAS_REALBOGUS_DIR=${MEAS_REALBOGUS_DIR:-$PWD}
+pipeline=$MEAS_REALBOGUS_DIR/pipelines/LSSTCam-imSim/RealBogusDC2.yaml
+stamp=$(dirname "$repo")/simulated.stamp
+both="instrument='LSSTCam-imSim' AND skymap='DC2' AND tract IN (3080, 4024)"
+train="skymap='DC2' AND tract=3080"
+test="instrument='LSSTCam-imSim' AND skymap='DC2' AND tract=4024"
+# Progress lines ("Executed N quanta ... remain"), the training epochs and warnings; not every quantum's chatter.
+logs=(--log-level WARNING --log-level lsst.pipe.base.mp_graph_executor=INFO --log-level lsst.trainRealBogus=INFO)
 mkdir -p "$(dirname "$repo")"
+start=$SECONDS
+step() { echo; echo "== $1  [$(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s]"; }
 
-echo "== 1/2 Simulating the demo repository at $repo (-j $jobs)"
-$bin/rb-simulate "$repo" --preset demo -j "$jobs" --overwrite --gallery "$(dirname "$repo")/gallery.png"
+step "1/5 Simulating the demo repository at $repo (-j $jobs)"
+if [[ -f $stamp && -f $repo/butler.yaml ]]; then
+    echo "Already simulated ($stamp); 'make clean' to start over."
+else
+    rm -f "$stamp"
+    $bin/rb-simulate "$repo" --preset demo -j "$jobs" --overwrite --gallery "$(dirname "$repo")/gallery.png"
+    touch "$stamp"
+fi
 
-echo
-echo "== 2/2 What is in it"
-$bin/butler query-dataset-types "$repo"
-echo
-echo "Visits overlapping tract 3080 (training) and 4024 (testing):"
-for tract in 3080 4024; do
-    n=$($bin/butler query-data-ids "$repo" visit detector --where "skymap='DC2' AND tract=$tract" | tail -n +3 | wc -l)
-    echo "  tract $tract: $n detector-visits"
-done
+step "2/5 Cutting triplets of both tracts (buildTriplets, pipetask -j $jobs)"
+$bin/pipetask "${logs[@]}" run -b "$repo" -i DC2/sim -o demo/triplets --skip-existing-in demo/triplets \
+    -p "$pipeline#step1" -d "$both" -j "$jobs" --register-dataset-types
+
+step "3/5 Training rbcnn on tract 3080 on the CPU (trainRealBogus)"
+$bin/pipetask "${logs[@]}" run -b "$repo" -i demo/triplets -o demo/model --skip-existing-in demo/model \
+    -p "$pipeline#step2" -d "$train" --register-dataset-types \
+    -c trainRealBogus:device=cpu -c trainRealBogus:numThreads="$jobs" -c trainRealBogus:epochs=30
+
+step "4/5 Scoring and filtering tract 4024 (computeReliability, filterDiaSourcePostReliability, -j $jobs)"
+$bin/pipetask "${logs[@]}" run -b "$repo" -i DC2/sim,demo/model -o demo/scores --skip-existing-in demo/scores \
+    -p "$pipeline#step3" -d "$test" -j "$jobs" --register-dataset-types -c computeReliability:device=cpu
+
+step "5/5 Results on the held-out tract 4024"
+$bin/python -m lsst.meas.realbogus.evaluation "$repo" -i demo/scores -i DC2/sim --where "$test"
 cat <<TXT
 
-Look further with:
-  $bin/butler query-datasets $repo dia_source_unstandardized --collections DC2/sim
-  $bin/butler query-data-ids $repo visit detector --where "skymap='DC2' AND tract=3080"
-  $bin/rb-gallery $repo gallery.png
+Done in $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s. Look further with:
+  $bin/butler query-datasets $repo dia_source_reliability --collections demo/scores
+  $bin/butler query-data-ids $repo visit detector --collections demo/scores --datasets dia_source_reliability
+  $bin/butler query-datasets $repo rb_model --collections demo/model
+  $bin/python -c "from lsst.daf.butler import Butler; b = Butler('$repo', collections='demo/model'); \\
+      p = b.get('rb_model'); print(p.version, p.threshold, p.metadata.metrics['validation'])"
 Gallery of example triplets per truth class: $(dirname "$repo")/gallery.png
 TXT

@@ -112,6 +112,17 @@ class PipetaskTrainingTestCase(lsst.utils.tests.TestCase):
         self.assertEqual(again.weights_bytes, package.weights_bytes)
 
 
+class TwoTractsTestCase(lsst.utils.tests.TestCase):
+    def test_two_tracts_refused_at_graph_building(self):
+        root = ci_repository()
+        cmd = [os.path.join(BIN, "pipetask"), "qgraph", "-b", root, "-i", TRIPLETS, "-o", "pt/none",
+               "-p", os.path.join(PIPELINES, "TrainRealBogus.yaml"), "-d", "skymap='DC2' AND tract IN (3080, 4024)"]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        self.assertNotEqual(result.returncode, 0)
+        last = [line for line in result.stderr.splitlines() if line.strip()][-1]
+        self.assertIn("selects 2 tracts (DC2/3080, DC2/4024)", last)
+
+
 class TrainingTestCase(lsst.utils.tests.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -159,9 +170,11 @@ class TrainingTestCase(lsst.utils.tests.TestCase):
         self.assertIn("after epoch 2", "\n".join(cm.output))
         self.assertEqual(resumed.metadata.training["epochsRun"], 4)
         self.assertEqual(resumed.weights_bytes, uninterrupted.weights_bytes)
-        # A checkpoint from other settings is refused, not silently mixed in.
-        with self.assertRaisesRegex(training.TrainingError, "different training settings"):
-            train_in_process(self.root, epochs=4, checkpointDir=ckpt, learningRate=0.5)
+        # A checkpoint from other settings is refused, not silently mixed in;
+        # epochs count, since the schedule is planned over them.
+        for other in ({"learningRate": 0.5}, {"epochs": 6}):
+            with self.assertRaisesRegex(training.TrainingError, "different training settings"):
+                train_in_process(self.root, checkpointDir=ckpt, **{"epochs": 4, **other})
 
     def test_booby_trapped_checkpoint_not_executed(self):
         ckpt = os.path.join(self.tmp, "ckpt")
@@ -224,6 +237,16 @@ class RbTrainCliTestCase(lsst.utils.tests.TestCase):
         self.assertEqual(from_file, from_butler)
         # One code path: the task with the same settings gives the same weights.
         self.assertEqual(from_file.weights_bytes, train_in_process(self.root).weights_bytes)
+
+    def test_cli_refuses_taken_output_before_training(self):
+        code, _, err = self.run_cli(self.root, "-i", TRIPLETS, "--tract", "3080", "-o", "cli/taken",
+                                    "-c", "maxSteps=1", "-c", "device=cpu", "-c", "progressBar=False")
+        self.assertEqual(code, 0, err)
+        with mock.patch("lsst.meas.realbogus.trainRealBogus.train") as never:
+            code, _, err = self.run_cli(self.root, "-i", TRIPLETS, "--tract", "3080", "-o", "cli/taken")
+        self.assertEqual(code, 2)
+        self.assertIn("already holds rb_model", err)
+        never.assert_not_called()
 
     def test_cli_errors_are_one_line(self):
         cases = [

@@ -42,8 +42,9 @@ def butler_config() -> dict[str, Any]:
     formatter.
 
     ``Butler.makeRepo(root, config=Config(butler_config()))`` writes it into
-    a new repository's ``butler.yaml``; for an existing repository add the
-    lines of `butler_config_yaml` to its ``butler.yaml``.
+    a new repository's ``butler.yaml``; for an existing repository merge
+    `butler_config_yaml` into its ``butler.yaml`` (the ``formatters`` entry
+    goes under the existing ``datastore:`` key, not a second one).
     """
     return {
         "storageClasses": {
@@ -56,7 +57,7 @@ def butler_config() -> dict[str, Any]:
 
 
 def butler_config_yaml() -> str:
-    """Return `butler_config` as the YAML lines to merge into an existing
+    """Return `butler_config` as YAML, to merge into an existing
     repository's ``butler.yaml``.
     """
     return yaml.safe_dump(butler_config(), sort_keys=False)

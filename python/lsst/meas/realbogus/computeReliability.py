@@ -150,7 +150,7 @@ class ComputeReliabilityConfig(
         dtype=int,
         default=0,
         min=0,
-        doc="CPU threads for torch (0: leave as set, e.g. by pipetask --cores-per-quantum).",
+        doc="CPU threads for torch (0: pipetask's --cores-per-quantum, default 1).",
     )
     batchSize = pexConfig.RangeField(dtype=int, default=256, min=1, doc="Triplets per forward pass.")
     mixedPrecision = pexConfig.Field(
@@ -175,6 +175,9 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
         self.device = select_device(self.config.device)
 
     def runQuantum(self, butlerQC, inputRefs, outputRefs):
+        if self.config.numThreads == 0:
+            # pipetask limits each quantum to --cores-per-quantum threads; use them.
+            configure_threads(butlerQC.resources.num_cores)
         inputs = butlerQC.get(inputRefs)
         outputs = self.run(**inputs)
         butlerQC.put(outputs, outputRefs)

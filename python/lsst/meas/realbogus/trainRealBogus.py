@@ -43,6 +43,7 @@ import lsst.pipe.base.connectionTypes as cT
 
 from .butlerConfig import STORAGE_CLASS
 from .cliUtils import CliError, apply_config_overrides, one_line
+from .devices import configure_threads
 from .training import TrainingConfig, train
 from .tripletData import TripletData
 
@@ -62,6 +63,18 @@ class TrainRealBogusConnections(pipeBase.PipelineTaskConnections, dimensions=("s
         storageClass=STORAGE_CLASS,
         dimensions=(),
     )
+
+    def adjust_all_quanta(self, adjuster):
+        # rb_model has no dimensions: two tracts in one graph would both
+        # write it, and the second would fail only after the first trained.
+        data_ids = list(adjuster.iter_data_ids())
+        if len(data_ids) > 1:
+            tracts = sorted(f"{d['skymap']}/{d['tract']}" for d in data_ids)
+            raise ValueError(
+                f"{adjuster.task_label} writes one dimensionless {self.model.name!r} per output collection "
+                f"but the data query selects {len(data_ids)} tracts ({', '.join(tracts)}); train one tract "
+                "per run, e.g. -d \"skymap='DC2' AND tract=3080\"."
+            )
 
 
 class TrainRealBogusConfig(
@@ -91,6 +104,9 @@ class TrainRealBogusTask(pipeBase.PipelineTask):
             "skymap": str(butlerQC.quantum.dataId["skymap"]),
             "tract": int(butlerQC.quantum.dataId["tract"]),
         }
+        if self.config.numThreads == 0:
+            # pipetask limits each quantum to --cores-per-quantum threads; use them.
+            configure_threads(butlerQC.resources.num_cores)
         outputs = self.run(handles, names=[_describe(ref) for ref in refs], provenance=provenance)
         butlerQC.put(outputs, outputRefs)
 
@@ -173,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.output and not args.package:
             raise CliError("give --output (a RUN collection) and/or --package (a .zip file).")
         butler, refs = _find_triplets(args)
+        if args.output:
+            _check_output_free(butler, args.output)
         log.info("Training on %d rb_triplets datasets of tract %d in %s.", len(refs), args.tract, args.collections)
         provenance = {
             "inputCollections": sorted({ref.run for ref in refs}),
@@ -224,6 +242,16 @@ def _find_triplets(args: argparse.Namespace):
         )
     refs = sorted(set(refs), key=lambda ref: (ref.dataId["visit"], ref.dataId["detector"]))
     return butler, refs
+
+
+def _check_output_free(butler, run: str) -> None:
+    """Refuse, before training, an output RUN that already holds a model."""
+    try:
+        existing = butler.query_datasets("rb_model", collections=run, explain=False)
+    except Exception:
+        return  # no such collection or dataset type yet: free
+    if existing:
+        raise CliError(f"RUN collection {run!r} already holds rb_model {existing[0].id}; choose another --output.")
 
 
 def _put_model(butler, package, run: str) -> None:

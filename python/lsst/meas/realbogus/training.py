@@ -167,14 +167,15 @@ class TrainingConfig(pexConfig.Config):
     )
 
     def fingerprint(self) -> str:
-        """Hash of the settings that change the result (not epochs, device,
-        threads, checkpointing or progress display), to tell whether a
-        checkpoint belongs to this run.
+        """Hash of the settings that change the result (not device, threads,
+        checkpointing or progress display), to tell whether a checkpoint
+        belongs to this run. ``epochs`` and ``maxSteps`` are in it: the
+        learning-rate schedule is planned over them.
         """
         values = {
             k: v
             for k, v in _jsonable(self.toDict()).items()
-            if k not in {"epochs", "maxSteps", "device", "numThreads", "checkpointDir", "resume", "progressBar",
+            if k not in {"device", "numThreads", "checkpointDir", "resume", "progressBar",
                          "cacheMegabytes", "modelVersion", "earlyStoppingPatience"}
         }
         values["model"] = {"name": self.model.name, "config": _jsonable(self.model.active.toDict())}
@@ -493,7 +494,7 @@ def train(
     )
     trainer.run()
     val = trainer.validation
-    validation_metrics: dict[str, Any] = {"n": len(val), "nReal": int(val.labels.sum())}
+    validation_metrics: dict[str, Any] = {"n": len(val), "n_real": int(val.labels.sum())}
     threshold, rule = 0.5, "default 0.5"
     if len(val) and 0 < val.labels.sum() < len(val):
         scores = trainer.predict(val.cutouts).astype(np.float64)
