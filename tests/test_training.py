@@ -276,6 +276,17 @@ class RbTrainCliTestCase(lsst.utils.tests.TestCase):
         self.assertEqual(select_device("auto").type, "cpu")
 
 
+class CalibrationTestCase(lsst.utils.tests.TestCase):
+    def test_temperature_recovers_overconfidence(self):
+        rng = np.random.default_rng(5)
+        true_logit = rng.normal(-2.5, 2.0, 20000)
+        labels = (rng.uniform(size=true_logit.size) < 1 / (1 + np.exp(-true_logit))).astype(float)
+        fit = training.fit_temperature(3.0 * true_logit, labels)  # a network 3x overconfident
+        self.assertAlmostEqual(fit["temperature"], 3.0, delta=0.15)
+        self.assertGreater(fit["eceBefore"], 0.05)
+        self.assertLess(fit["eceAfter"], 0.02)
+
+
 class TripletDataTestCase(lsst.utils.tests.TestCase):
     @classmethod
     def setUpClass(cls):

@@ -232,7 +232,7 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
         t2 = time.perf_counter()
         scores = score_triplets(
             loaded.model, triplets.cutouts, device=self.device, batch_size=c.batchSize,
-            mixed_precision=c.mixedPrecision,
+            mixed_precision=c.mixedPrecision, temperature=model.temperature,
         )
         t3 = time.perf_counter()
         table = make_reliability_table(np.asarray(diaSources[c.idColumn], dtype=np.int64), scores, triplets,

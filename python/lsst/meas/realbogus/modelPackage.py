@@ -211,6 +211,19 @@ class ModelPackage:
         """Score threshold chosen at the requirement point, if any."""
         return self.metadata.threshold
 
+    @property
+    def temperature(self) -> float:
+        """Calibration temperature T (scores are sigmoid(logit / T)); 1
+        when the package has no calibration.
+        """
+        calibration = self.metadata.calibration or {}
+        if calibration.get("method") != "temperature":
+            return 1.0
+        value = calibration.get("temperature")
+        if not isinstance(value, (int, float)) or not (0 < value < float("inf")):
+            raise ModelPackageError(f"model package calibration temperature {value!r} is not a positive number.")
+        return float(value)
+
     def cutout_config(self) -> CutoutConfig:
         """Return the cutout settings the model was trained with."""
         try:

@@ -44,6 +44,8 @@ def score_triplets(
     device: torch.device,
     batch_size: int = 256,
     mixed_precision: bool = False,
+    temperature: float = 1.0,
+    logits: bool = False,
 ) -> np.ndarray:
     """Return sigmoid scores of triplets, in input order.
 
@@ -59,11 +61,15 @@ def score_triplets(
         Triplets per forward pass.
     mixed_precision : `bool`, optional
         bfloat16 autocast (GPU only).
+    temperature : `float`, optional
+        Calibration temperature T: scores are sigmoid(logit / T).
+    logits : `bool`, optional
+        Return the raw logits instead of scores.
 
     Returns
     -------
     scores : `numpy.ndarray` of `numpy.float32`, (N,)
-        Values in [0, 1].
+        Values in [0, 1] (or logits).
     """
     model.eval()
     n = len(cutouts)
@@ -73,8 +79,9 @@ def score_triplets(
         for start in range(0, n, batch_size):
             x = torch.from_numpy(np.ascontiguousarray(cutouts[start : start + batch_size])).to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                logits = model(x)
-            scores[start : start + len(x)] = torch.sigmoid(logits.float()).cpu().numpy()
+                logits_batch = model(x)
+            out = logits_batch.float() if logits else torch.sigmoid(logits_batch.float() / temperature)
+            scores[start : start + len(x)] = out.cpu().numpy()
     return scores
 
 

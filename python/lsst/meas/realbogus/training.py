@@ -23,7 +23,7 @@
 
 from __future__ import annotations
 
-__all__ = ["TrainingConfig", "TrainingError", "train"]
+__all__ = ["TrainingConfig", "TrainingError", "fit_temperature", "train"]
 
 import copy
 import datetime
@@ -158,6 +158,16 @@ class TrainingConfig(pexConfig.Config):
         default=10,
         min=1,
         doc="Fewer real validation triplets than this: the threshold is 0.5, not chosen.",
+    )
+    calibration = pexConfig.ChoiceField(
+        dtype=str,
+        default="temperature",
+        allowed={
+            "none": "Scores are the network's sigmoid outputs.",
+            "temperature": "Fit a temperature T on the validation split (minimum log loss) and store it; "
+            "scores are sigmoid(logit / T), so that reliability reads as a probability.",
+        },
+        doc="Calibration of the scores, fitted after training and stored in the model package.",
     )
     modelVersion = pexConfig.Field(
         dtype=str, default="", doc="Version string of the model ('': architecture + weights hash)."
@@ -392,10 +402,10 @@ class _Trainer:
     def _out_of_steps(self) -> bool:
         return bool(self.config.maxSteps) and self.step >= self.config.maxSteps
 
-    def predict(self, cutouts: np.ndarray) -> np.ndarray:
+    def predict(self, cutouts: np.ndarray, *, temperature: float = 1.0, logits: bool = False) -> np.ndarray:
         """Score triplets with the current weights (eval mode)."""
         return score_triplets(self.model, cutouts, device=self.device, batch_size=self.config.batchSize,
-                              mixed_precision=self.autocast)
+                              mixed_precision=self.autocast, temperature=temperature, logits=logits)
 
     def evaluate(self) -> dict[str, Any]:
         """Validation loss, AUC and AP (None where undefined)."""
@@ -431,6 +441,43 @@ class _Trainer:
                 self.stopped_early = True
                 self.log.info("Early stop: no %s improvement for %d epochs (best epoch %d).", key, patience,
                               self.best["epoch"])
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Fit the temperature T minimizing the log loss of sigmoid(logit / T).
+
+    Parameters
+    ----------
+    logits : `numpy.ndarray`
+        Network outputs before the sigmoid.
+    labels : `numpy.ndarray`
+        1 for real, 0 for bogus.
+
+    Returns
+    -------
+    calibration : `dict`
+        ``method``, ``temperature``, ``fittedOn`` and the expected
+        calibration error before and after (15 bins).
+    """
+    from scipy.optimize import minimize_scalar
+    from scipy.special import expit, log_expit
+
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+
+    def loss(log_t: float) -> float:
+        u = z / np.exp(log_t)
+        return float(-np.mean(y * log_expit(u) + (1 - y) * log_expit(-u)))
+
+    best = minimize_scalar(loss, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    temperature = float(np.exp(best.x))
+    return {
+        "method": "temperature",
+        "temperature": temperature,
+        "fittedOn": f"validation split ({len(y)} triplets, {int(y.sum())} real)",
+        "eceBefore": metrics.expected_calibration_error(y, expit(z)),
+        "eceAfter": metrics.expected_calibration_error(y, expit(z / temperature)),
+    }
 
 
 def _fmt(value: float | None) -> str:
@@ -496,10 +543,17 @@ def train(
     val = trainer.validation
     validation_metrics: dict[str, Any] = {"n": len(val), "n_real": int(val.labels.sum())}
     threshold, rule = 0.5, "default 0.5"
+    calibration = None
     if len(val) and 0 < val.labels.sum() < len(val):
-        scores = trainer.predict(val.cutouts).astype(np.float64)
+        enough = val.labels.sum() >= config.minValidationReal
+        if config.calibration == "temperature" and enough:
+            calibration = fit_temperature(trainer.predict(val.cutouts, logits=True), val.labels)
+            log.info("Temperature calibration on the validation split: T = %.3f (ECE %.4f -> %.4f).",
+                     calibration["temperature"], calibration["eceBefore"], calibration["eceAfter"])
+        temperature = calibration["temperature"] if calibration else 1.0
+        scores = trainer.predict(val.cutouts, temperature=temperature).astype(np.float64)
         validation_metrics.update(metrics.summarize(val.labels, scores))
-        if val.labels.sum() >= config.minValidationReal:
+        if enough:
             _, threshold = metrics.purity_at_completeness(val.labels, scores, config.thresholdCompleteness)
             rule = f"highest threshold with validation completeness >= {config.thresholdCompleteness:.2f}"
         else:
@@ -532,6 +586,7 @@ def train(
         thresholdRule=rule,
         training=training,
         metrics={"validation": validation_metrics},
+        calibration=calibration,
         software=_software_versions(),
         created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
