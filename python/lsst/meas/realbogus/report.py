@@ -33,6 +33,7 @@ import sys
 from typing import Any
 
 from .cliUtils import CliError, one_line
+from .evaluation import format_summary
 from .plots import PLOT_NAMES
 
 _CAPTIONS = {
@@ -204,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                 stream.write(page)
         except OSError as exc:
             raise CliError(f"cannot write {args.output}: {exc.strerror}") from None
+        print(format_summary(metrics))
         print(f"Wrote {args.output} ({len(images)} plots).")
     except CliError as exc:
         print(f"rb-report: error: {exc}", file=sys.stderr)
