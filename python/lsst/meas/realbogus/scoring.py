@@ -28,6 +28,7 @@ from __future__ import annotations
 __all__ = ["LoadedModel", "load_model", "score_triplets"]
 
 import collections
+import contextlib
 import dataclasses
 import threading
 
@@ -75,7 +76,7 @@ def score_triplets(
     n = len(cutouts)
     scores = np.empty(n, dtype=np.float32)
     autocast = mixed_precision and device.type == "cuda"
-    with torch.inference_mode():
+    with torch.inference_mode(), _full_fp32(device.type == "cuda" and not autocast):
         for start in range(0, n, batch_size):
             x = torch.from_numpy(np.ascontiguousarray(cutouts[start : start + batch_size])).to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
@@ -83,6 +84,23 @@ def score_triplets(
             out = logits_batch.float() if logits else torch.sigmoid(logits_batch.float() / temperature)
             scores[start : start + len(x)] = out.cpu().numpy()
     return scores
+
+
+@contextlib.contextmanager
+def _full_fp32(enabled: bool):
+    """Turn off TF32 on the GPU while scoring, so that fp32 GPU scores
+    match CPU ones (TF32 convolutions moved logits by ~5e-3 on an H200).
+    """
+    if not enabled:
+        yield
+        return
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 @dataclasses.dataclass

@@ -533,9 +533,10 @@ def train(
     started = time.perf_counter()
     trainer = _Trainer(config, data, log)
     log.info(
-        "Training %s (%d parameters) on %s (%d threads): %d training triplets (%d real), %d validation "
+        "Training %s (%d parameters) on %s (%d threads, mixed precision %s): %d training triplets (%d real), %d validation "
         "(%d real), %d steps planned.",
         config.model.name, sum(p.numel() for p in trainer.model.parameters()), trainer.device, trainer.threads,
+        "on" if trainer.autocast else "off",
         data.n_train, data.counts["train"]["real"], data.n_validation, data.counts["validation"]["real"],
         trainer.total_steps,
     )
