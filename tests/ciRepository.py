@@ -102,14 +102,10 @@ def triplet_handles(root, where=TRAIN_WHERE):
 MODEL = "ci/model"
 
 
-@functools.cache
-def ci_model():
-    """Return (root, package) after training a small rbcnn on tract 3080
-    and storing it as ``rb_model`` in ``ci/model`` (once per process).
-    """
-    from lsst.meas.realbogus.trainRealBogus import TrainRealBogusConfig, TrainRealBogusTask, _put_model
+def quick_training_config(**values):
+    """A few CPU epochs on the ci triplets, single-threaded (deterministic)."""
+    from lsst.meas.realbogus.trainRealBogus import TrainRealBogusConfig
 
-    root = ci_repository()
     config = TrainRealBogusConfig()
     config.epochs = 3
     config.batchSize = 8
@@ -117,6 +113,20 @@ def ci_model():
     config.numThreads = 1
     config.validationFraction = 0.2
     config.progressBar = False
+    for key, value in values.items():
+        setattr(config, key, value)
+    return config
+
+
+@functools.cache
+def ci_model():
+    """Return (root, package) after training a small rbcnn on tract 3080
+    and storing it as ``rb_model`` in ``ci/model`` (once per process).
+    """
+    from lsst.meas.realbogus.trainRealBogus import TrainRealBogusTask, _put_model
+
+    root = ci_repository()
+    config = quick_training_config()
     _, handles, names = triplet_handles(root)
     package = TrainRealBogusTask(config=config).run(handles, names=names).model
     _put_model(Butler.from_config(root, writeable=True), package, MODEL)

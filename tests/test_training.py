@@ -41,30 +41,25 @@ from lsst.daf.butler import Butler
 from lsst.meas.realbogus import training
 from lsst.meas.realbogus.devices import DeviceError, select_device
 from lsst.meas.realbogus.modelPackage import ModelPackage
-from lsst.meas.realbogus.trainRealBogus import TrainRealBogusConfig, TrainRealBogusTask, main
+from lsst.meas.realbogus.trainRealBogus import TrainRealBogusTask, main
 from lsst.meas.realbogus.tripletData import TripletData, validation_mask
 
-from ciRepository import PIPELINES, SIM_COLLECTION, TRAIN_WHERE, TRIPLETS, ci_repository, triplet_handles
+from ciRepository import (
+    PIPELINES,
+    SIM_COLLECTION,
+    TRAIN_WHERE,
+    TRIPLETS,
+    ci_repository,
+    quick_training_config,
+    triplet_handles,
+)
 
 BIN = os.path.dirname(sys.executable)
 
 
-def quick_config(**values):
-    config = TrainRealBogusConfig()
-    config.epochs = 3
-    config.batchSize = 8
-    config.device = "cpu"
-    config.numThreads = 1
-    config.validationFraction = 0.2
-    config.progressBar = False
-    for key, value in values.items():
-        setattr(config, key, value)
-    return config
-
-
 def train_in_process(root, **values):
     _, handles, names = triplet_handles(root)
-    return TrainRealBogusTask(config=quick_config(**values)).run(handles, names=names).model
+    return TrainRealBogusTask(config=quick_training_config(**values)).run(handles, names=names).model
 
 
 class PipetaskTrainingTestCase(lsst.utils.tests.TestCase):
@@ -193,7 +188,7 @@ class TrainingTestCase(lsst.utils.tests.TestCase):
     def test_every_architecture_trains_one_step(self):
         for name in ("vgg6", "rbtn", "resnet50"):
             with self.subTest(name=name):
-                config = quick_config(maxSteps=1, batchSize=4)
+                config = quick_training_config(maxSteps=1, batchSize=4)
                 config.model.name = name
                 _, handles, names = triplet_handles(self.root)
                 package = TrainRealBogusTask(config=config).run(handles, names=names).model

@@ -41,6 +41,7 @@ import lsst.pipe.base as pipeBase
 import lsst.pipe.base.connectionTypes as cT
 
 from .catalogs import SourceColumnsConfig, check_source_catalog
+from .connections import TripletInputConnections
 from .cutouts import CHANNELS, CutoutConfig, Triplets, extract_triplets_from_images
 
 TRIPLET_COLUMNS = (
@@ -64,33 +65,9 @@ UNLABELLED = -1
 
 
 class BuildTripletsConnections(
-    pipeBase.PipelineTaskConnections,
+    TripletInputConnections,
     dimensions=("instrument", "visit", "detector"),
 ):
-    template = cT.Input(
-        doc="Template warped to the science image.",
-        name="template_detector",
-        storageClass="DifferenceImage",
-        dimensions=("instrument", "visit", "detector"),
-    )
-    science = cT.Input(
-        doc="Science (visit) image.",
-        name="preliminary_visit_image",
-        storageClass="VisitImage",
-        dimensions=("instrument", "visit", "detector"),
-    )
-    difference = cT.Input(
-        doc="Difference image.",
-        name="difference_image",
-        storageClass="DifferenceImage",
-        dimensions=("instrument", "visit", "detector"),
-    )
-    diaSources = cT.Input(
-        doc="DIA sources detected on the difference image.",
-        name="dia_source_unstandardized",
-        storageClass="ArrowAstropy",
-        dimensions=("instrument", "visit", "detector"),
-    )
     truth = cT.Input(
         doc="Real/bogus label of each DIA source.",
         name="dia_source_truth",

@@ -42,6 +42,7 @@ import lsst.pipe.base.connectionTypes as cT
 
 from .butlerConfig import STORAGE_CLASS
 from .catalogs import SourceColumnsConfig, check_source_catalog
+from .connections import TripletInputConnections
 from .cutouts import Triplets, extract_triplets_from_images
 from .devices import configure_threads, select_device
 from .modelPackage import ModelPackage
@@ -59,33 +60,9 @@ RELIABILITY_COLUMNS = (
 
 
 class ComputeReliabilityConnections(
-    pipeBase.PipelineTaskConnections,
+    TripletInputConnections,
     dimensions=("instrument", "visit", "detector"),
 ):
-    science = cT.Input(
-        doc="Science (visit) image.",
-        name="preliminary_visit_image",
-        storageClass="VisitImage",
-        dimensions=("instrument", "visit", "detector"),
-    )
-    template = cT.Input(
-        doc="Template warped to the science image.",
-        name="template_detector",
-        storageClass="DifferenceImage",
-        dimensions=("instrument", "visit", "detector"),
-    )
-    difference = cT.Input(
-        doc="Difference image.",
-        name="difference_image",
-        storageClass="DifferenceImage",
-        dimensions=("instrument", "visit", "detector"),
-    )
-    diaSources = cT.Input(
-        doc="DIA sources to score.",
-        name="dia_source_unstandardized",
-        storageClass="ArrowAstropy",
-        dimensions=("instrument", "visit", "detector"),
-    )
     model = cT.PrerequisiteInput(
         doc="Trained real/bogus model package.",
         name="rb_model",
