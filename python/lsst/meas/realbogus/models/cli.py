@@ -35,17 +35,14 @@ from typing import Any, NoReturn
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..cliUtils import CliError
 from . import ARCHITECTURES, UnsupportedCutoutSizeError, build_model, count_parameters, get_architecture
-
-
-class _UsageError(Exception):
-    """Bad command-line input: one line on stderr, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # argparse would print the usage too; one line is the package's convention.
-        raise _UsageError(message)
+        raise CliError(message)
 
 
 def forward_flops(model: torch.nn.Module, cutoutSize: int) -> int:
@@ -170,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         if args.size is not None and args.size < 1:
-            raise _UsageError(f"--size must be a positive number of pixels; got {args.size}")
-    except _UsageError as exc:
+            raise CliError(f"--size must be a positive number of pixels; got {args.size}")
+    except CliError as exc:
         print(f"rb-models: error: {exc}", file=sys.stderr)
         return 2
     rows = [describe(name, args.size) for name in ARCHITECTURES]
