@@ -404,8 +404,10 @@ class _Trainer:
 
     def predict(self, cutouts: np.ndarray, *, temperature: float = 1.0, logits: bool = False) -> np.ndarray:
         """Score triplets with the current weights (eval mode)."""
+        # fp32, as computeReliability scores by default: the threshold and
+        # temperature are chosen on the scores the model will give in use.
         return score_triplets(self.model, cutouts, device=self.device, batch_size=self.config.batchSize,
-                              mixed_precision=self.autocast, temperature=temperature, logits=logits)
+                              temperature=temperature, logits=logits)
 
     def evaluate(self) -> dict[str, Any]:
         """Validation loss, AUC and AP (None where undefined)."""
