@@ -40,7 +40,7 @@ import lsst.pex.config as pexConfig
 import lsst.pipe.base as pipeBase
 import lsst.pipe.base.connectionTypes as cT
 
-from .catalogs import SourceColumnsConfig, check_source_catalog
+from .catalogs import SourceColumnsConfig, check_source_catalog, match_ids
 from .connections import TripletInputConnections
 from .cutouts import CHANNELS, CutoutConfig, Triplets, extract_triplets_from_images
 
@@ -177,11 +177,9 @@ class BuildTripletsTask(pipeBase.PipelineTask):
         if truth is None or not c.doLabels:
             return labels, classes
         check_source_catalog(truth, [c.idColumn, c.labelColumn, c.truthClassColumn], what="truth catalog")
-        truth_ids = np.asarray(truth[c.idColumn], dtype=np.int64)
-        order = np.argsort(truth_ids)
-        pos = np.clip(np.searchsorted(truth_ids, ids, sorter=order), 0, max(len(truth_ids) - 1, 0))
-        found = truth_ids[order[pos]] == ids if len(truth_ids) else np.zeros(len(ids), dtype=bool)
-        rows = order[pos[found]]
+        rows = match_ids(truth[c.idColumn], ids)
+        found = rows >= 0
+        rows = rows[found]
         labels[found] = np.asarray(truth[c.labelColumn])[rows].astype(np.int8)
         classes[found] = np.asarray(truth[c.truthClassColumn]).astype(str)[rows]
         if not found.all():

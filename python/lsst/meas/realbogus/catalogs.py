@@ -23,7 +23,7 @@
 
 from __future__ import annotations
 
-__all__ = ["InvalidCatalogError", "SourceColumnsConfig", "check_source_catalog"]
+__all__ = ["InvalidCatalogError", "SourceColumnsConfig", "check_source_catalog", "match_ids"]
 
 from collections.abc import Iterable
 
@@ -66,6 +66,30 @@ def check_source_catalog(catalog: Table, required: Iterable[str], what: str = "D
             f"{what} has {int((counts > 1).sum())} duplicated {required[0]} value(s), e.g. "
             f"{int(values[counts > 1][0])}."
         )
+
+
+def match_ids(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    """Return the row of each needle id in haystack, -1 where absent.
+
+    Parameters
+    ----------
+    haystack : `numpy.ndarray` of `int`
+        Ids of the catalog looked in (unique).
+    needles : `numpy.ndarray` of `int`
+        Ids looked for.
+
+    Returns
+    -------
+    rows : `numpy.ndarray` of `int`, like ``needles``
+    """
+    haystack = np.asarray(haystack, dtype=np.int64)
+    needles = np.asarray(needles, dtype=np.int64)
+    if len(haystack) == 0:
+        return np.full(len(needles), -1)
+    order = np.argsort(haystack)
+    pos = np.clip(np.searchsorted(haystack, needles, sorter=order), 0, len(haystack) - 1)
+    rows = order[pos]
+    return np.where(haystack[rows] == needles, rows, -1)
 
 
 class SourceColumnsConfig(pexConfig.Config):

@@ -45,6 +45,7 @@ import numpy as np
 from astropy.table import Table, vstack
 
 from . import metrics
+from .catalogs import match_ids
 
 DEFAULT_SNR_CUTS: tuple[float | None, ...] = (None, 5.0, 6.0)
 """SNR cuts evaluated by default: all sources, SNR > 5, SNR > 6."""
@@ -70,8 +71,8 @@ def join_scores(reliability: Table, truth: Table, sources: Table) -> Table:
         without truth are dropped.
     """
     ids = np.asarray(reliability["diaSourceId"], dtype=np.int64)
-    truth_rows = _index(np.asarray(truth["diaSourceId"], dtype=np.int64), ids)
-    source_rows = _index(np.asarray(sources["diaSourceId"], dtype=np.int64), ids)
+    truth_rows = match_ids(np.asarray(truth["diaSourceId"], dtype=np.int64), ids)
+    source_rows = match_ids(np.asarray(sources["diaSourceId"], dtype=np.int64), ids)
     keep = (truth_rows >= 0) & (source_rows >= 0)
     out = Table()
     out["diaSourceId"] = ids[keep]
@@ -82,16 +83,6 @@ def join_scores(reliability: Table, truth: Table, sources: Table) -> Table:
     for name in ("cutoutFlags_edge", "cutoutFlags_noData"):
         out[name] = np.asarray(reliability[name], dtype=bool)[keep]
     return out
-
-
-def _index(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
-    """Row of each needle in haystack, -1 if absent."""
-    if len(haystack) == 0:
-        return np.full(len(needles), -1)
-    order = np.argsort(haystack)
-    pos = np.clip(np.searchsorted(haystack, needles, sorter=order), 0, len(haystack) - 1)
-    rows = order[pos]
-    return np.where(haystack[rows] == needles, rows, -1)
 
 
 def load_scored_sources(butler: Any, collections: Sequence[str], where: str, bind: dict | None = None) -> Table:

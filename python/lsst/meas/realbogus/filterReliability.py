@@ -34,7 +34,7 @@ import lsst.pex.config as pexConfig
 import lsst.pipe.base as pipeBase
 import lsst.pipe.base.connectionTypes as cT
 
-from .catalogs import InvalidCatalogError, check_source_catalog
+from .catalogs import InvalidCatalogError, check_source_catalog, match_ids
 
 
 class FilterReliabilityConnections(
@@ -111,16 +111,13 @@ class FilterReliabilityTask(pipeBase.PipelineTask):
         check_source_catalog(diaSources, [key])
         check_source_catalog(classifications, ["diaSourceId", "reliability"], what="reliability catalog")
         ids = np.asarray(diaSources[key], dtype=np.int64)
-        scored = np.asarray(classifications["diaSourceId"], dtype=np.int64)
-        order = np.argsort(scored)
-        pos = np.clip(np.searchsorted(scored, ids, sorter=order), 0, max(len(scored) - 1, 0))
-        found = scored[order[pos]] == ids if len(scored) else np.zeros(len(ids), dtype=bool)
+        rows = match_ids(classifications["diaSourceId"], ids)
+        found = rows >= 0
         if not found.all():
             raise InvalidCatalogError(
                 f"{int((~found).sum())} of {len(ids)} DIA sources have no reliability, e.g. id "
                 f"{int(ids[~found][0])}; were they scored with another catalog?"
             )
-        rows = order[pos]
         table = Table(diaSources, copy=True)
         for name in classifications.colnames:
             if name != "diaSourceId":
