@@ -44,7 +44,7 @@ from .butlerConfig import STORAGE_CLASS
 from .catalogs import SourceColumnsConfig, check_source_catalog
 from .connections import TripletInputConnections
 from .cutouts import Triplets, extract_triplets_from_images
-from .devices import configure_threads, select_device
+from .devices import configure_threads, is_device_name, select_device
 from .modelPackage import ModelPackage
 from .scoring import load_model, score_triplets
 
@@ -120,7 +120,7 @@ class ComputeReliabilityConfig(
     device = pexConfig.Field(
         dtype=str,
         default="auto",
-        check=lambda v: v in ("auto", "cpu", "cuda") or (v.startswith("cuda:") and v[5:].isdigit()),
+        check=is_device_name,
         doc="'auto' (GPU if any), 'cpu', 'cuda' or 'cuda:N'.",
     )
     numThreads = pexConfig.RangeField(

@@ -25,7 +25,7 @@ scoring.
 
 from __future__ import annotations
 
-__all__ = ["DEVICE_CHOICES", "DeviceError", "configure_threads", "select_device"]
+__all__ = ["DEVICE_CHOICES", "DeviceError", "configure_threads", "is_device_name", "select_device"]
 
 import torch
 
@@ -35,6 +35,13 @@ DEVICE_CHOICES = {
     "cuda": "The current CUDA GPU; an error if there is none.",
 }
 """Allowed values of the ``device`` config fields."""
+
+
+def is_device_name(value: str) -> bool:
+    """Whether a config value names a device (`DEVICE_CHOICES` or
+    ``cuda:N``); the ``check`` of the tasks' ``device`` fields.
+    """
+    return value in DEVICE_CHOICES or (value.startswith("cuda:") and value[5:].isdigit())
 
 
 class DeviceError(RuntimeError):

@@ -44,7 +44,7 @@ from tqdm import tqdm
 import lsst.pex.config as pexConfig
 
 from . import metrics
-from .devices import configure_threads, select_device
+from .devices import configure_threads, is_device_name, select_device
 from .modelPackage import ModelPackage
 from .scoring import score_triplets
 from .models import modelRegistry
@@ -55,10 +55,6 @@ CHECKPOINT_NAME = "checkpoint.pt"
 
 class TrainingError(RuntimeError):
     """Training cannot start or continue (one-line message)."""
-
-
-def _check_device(value: str) -> bool:
-    return value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit())
 
 
 class TrainingConfig(pexConfig.Config):
@@ -113,7 +109,7 @@ class TrainingConfig(pexConfig.Config):
     )
     seed = pexConfig.Field(dtype=int, default=1, doc="Seed of initialization, split, shuffles and dropout.")
     device = pexConfig.Field(
-        dtype=str, default="auto", check=_check_device, doc="'auto', 'cpu', 'cuda' or 'cuda:N'."
+        dtype=str, default="auto", check=is_device_name, doc="'auto', 'cpu', 'cuda' or 'cuda:N'."
     )
     mixedPrecision = pexConfig.Field(
         dtype=bool, default=True, doc="bfloat16 autocast on a GPU (ignored on the CPU)."
