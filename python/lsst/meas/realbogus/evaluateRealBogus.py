@@ -228,11 +228,9 @@ class EvaluateRealBogusTask(pipeBase.PipelineTask):
             if not all(key in handles.get(name, {}) for name in ("template", "science", "difference")):
                 continue
             images = [handles[name][key].get() for name in ("template", "science", "difference")]
-            sources = handles["diaSources"][key].get()
-            xy = {int(i): (x, y) for i, x, y in zip(sources["diaSourceId"], sources["x"], sources["y"])}
             rows = [row for _, row in items]
-            pos = np.array([xy[int(joined["diaSourceId"][row])] for row in rows], dtype=float)
-            cut = extract_triplets_from_images(*images, pos[:, 0], pos[:, 1], display)
+            x, y = np.asarray(joined["x"])[rows], np.asarray(joined["y"])[rows]
+            cut = extract_triplets_from_images(*images, x, y, display)
             for row, triplet in zip(rows, cut.cutouts):
                 stamps[row] = triplet
         for category, row in picks:

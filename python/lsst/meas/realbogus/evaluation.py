@@ -61,14 +61,14 @@ def join_scores(reliability: Table, truth: Table, sources: Table) -> Table:
     truth : `astropy.table.Table`
         ``dia_source_truth`` (``is_real``, ``truth_class``).
     sources : `astropy.table.Table`
-        ``dia_source_unstandardized`` (``snr``).
+        ``dia_source_unstandardized`` (``snr``, ``x``, ``y``).
 
     Returns
     -------
     joined : `astropy.table.Table`
         ``diaSourceId``, ``reliability``, ``label``, ``truthClass``,
-        ``snr``, ``cutoutFlags_edge``, ``cutoutFlags_noData``; sources
-        without truth are dropped.
+        ``snr``, ``x``, ``y``, ``cutoutFlags_edge``, ``cutoutFlags_noData``;
+        sources without truth are dropped.
     """
     ids = np.asarray(reliability["diaSourceId"], dtype=np.int64)
     truth_rows = match_ids(np.asarray(truth["diaSourceId"], dtype=np.int64), ids)
@@ -79,7 +79,8 @@ def join_scores(reliability: Table, truth: Table, sources: Table) -> Table:
     out["reliability"] = np.asarray(reliability["reliability"], dtype=np.float64)[keep]
     out["label"] = np.asarray(truth["is_real"]).astype(np.int8)[truth_rows[keep]]
     out["truthClass"] = np.asarray(truth["truth_class"]).astype(str)[truth_rows[keep]]
-    out["snr"] = np.asarray(sources["snr"], dtype=np.float64)[source_rows[keep]]
+    for name in ("snr", "x", "y"):
+        out[name] = np.asarray(sources[name], dtype=np.float64)[source_rows[keep]]
     for name in ("cutoutFlags_edge", "cutoutFlags_noData"):
         out[name] = np.asarray(reliability[name], dtype=bool)[keep]
     return out
@@ -124,7 +125,8 @@ def _empty_inputs() -> tuple[Table, Table, Table]:
                          "cutoutFlags_edge": np.zeros(0, bool), "cutoutFlags_noData": np.zeros(0, bool)})
     truth = Table({"diaSourceId": np.zeros(0, np.int64), "is_real": np.zeros(0, bool),
                    "truth_class": np.zeros(0, "U1")})
-    sources = Table({"diaSourceId": np.zeros(0, np.int64), "snr": np.zeros(0)})
+    sources = Table({"diaSourceId": np.zeros(0, np.int64), "snr": np.zeros(0), "x": np.zeros(0),
+                     "y": np.zeros(0)})
     return reliability, truth, sources
 
 
