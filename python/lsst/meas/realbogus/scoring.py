@@ -25,7 +25,7 @@ validation during training, `ComputeReliabilityTask`, and the benchmarks.
 
 from __future__ import annotations
 
-__all__ = ["LoadedModel", "load_model", "score_triplets"]
+__all__ = ["LoadedModel", "calibrated_sigmoid", "load_model", "score_triplets"]
 
 import collections
 import contextlib
@@ -81,9 +81,14 @@ def score_triplets(
             x = torch.from_numpy(np.ascontiguousarray(cutouts[start : start + batch_size])).to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 logits_batch = model(x)
-            out = logits_batch.float() if logits else torch.sigmoid(logits_batch.float() / temperature)
+            out = logits_batch.float() if logits else calibrated_sigmoid(logits_batch, temperature)
             scores[start : start + len(x)] = out.cpu().numpy()
     return scores
+
+
+def calibrated_sigmoid(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Turn logits into scores: sigmoid(logit / T) in float32."""
+    return torch.sigmoid(logits.float() / temperature)
 
 
 @contextlib.contextmanager

@@ -46,7 +46,7 @@ import lsst.pex.config as pexConfig
 from . import metrics
 from .devices import configure_threads, is_device_name, select_device
 from .modelPackage import ModelPackage
-from .scoring import score_triplets
+from .scoring import calibrated_sigmoid, score_triplets
 from .models import modelRegistry
 from .tripletData import TripletBatch, TripletData
 
@@ -398,12 +398,12 @@ class _Trainer:
     def _out_of_steps(self) -> bool:
         return bool(self.config.maxSteps) and self.step >= self.config.maxSteps
 
-    def predict(self, cutouts: np.ndarray, *, temperature: float = 1.0, logits: bool = False) -> np.ndarray:
-        """Score triplets with the current weights (eval mode)."""
+    def predict(self, cutouts: np.ndarray, *, logits: bool = False) -> np.ndarray:
+        """Score triplets (or return logits) with the current weights."""
         # fp32, as computeReliability scores by default: the threshold and
         # temperature are chosen on the scores the model will give in use.
         return score_triplets(self.model, cutouts, device=self.device, batch_size=self.config.batchSize,
-                              temperature=temperature, logits=logits)
+                              logits=logits)
 
     def evaluate(self) -> dict[str, Any]:
         """Validation loss, AUC and AP (None where undefined)."""
@@ -545,12 +545,14 @@ def train(
     calibration = None
     if len(val) and 0 < val.labels.sum() < len(val):
         enough = val.labels.sum() >= config.minValidationReal
+        logits = trainer.predict(val.cutouts, logits=True)
         if config.calibration == "temperature" and enough:
-            calibration = fit_temperature(trainer.predict(val.cutouts, logits=True), val.labels)
+            calibration = fit_temperature(logits, val.labels)
             log.info("Temperature calibration on the validation split: T = %.3f (ECE %.4f -> %.4f).",
                      calibration["temperature"], calibration["eceBefore"], calibration["eceAfter"])
         temperature = calibration["temperature"] if calibration else 1.0
-        scores = trainer.predict(val.cutouts, temperature=temperature).astype(np.float64)
+        # One forward pass serves calibration and scores, scored as score_triplets does.
+        scores = calibrated_sigmoid(torch.from_numpy(logits), temperature).numpy().astype(np.float64)
         validation_metrics.update(metrics.summarize(val.labels, scores))
         if enough:
             _, threshold = metrics.purity_at_completeness(val.labels, scores, config.thresholdCompleteness)
