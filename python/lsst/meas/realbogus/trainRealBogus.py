@@ -98,12 +98,7 @@ class TrainRealBogusTask(pipeBase.PipelineTask):
     def runQuantum(self, butlerQC, inputRefs, outputRefs):
         refs = sorted(inputRefs.triplets, key=lambda ref: (ref.dataId["visit"], ref.dataId["detector"]))
         handles = [butlerQC.get(ref) for ref in refs]
-        provenance = {
-            "inputCollections": sorted({ref.run for ref in refs}),
-            "datasets": len(refs),
-            "skymap": str(butlerQC.quantum.dataId["skymap"]),
-            "tract": int(butlerQC.quantum.dataId["tract"]),
-        }
+        provenance = _provenance(refs, butlerQC.quantum.dataId["skymap"], butlerQC.quantum.dataId["tract"])
         if self.config.numThreads == 0:
             # pipetask limits each quantum to --cores-per-quantum threads; use them.
             configure_threads(butlerQC.resources.num_cores)
@@ -145,6 +140,16 @@ class TrainRealBogusTask(pipeBase.PipelineTask):
         )
         package = train(c, data, provenance=provenance, log=self.log)
         return pipeBase.Struct(model=package)
+
+
+def _provenance(refs, skymap: str, tract: int) -> dict[str, Any]:
+    """What the model package records of its training data."""
+    return {
+        "inputCollections": sorted({ref.run for ref in refs}),
+        "datasets": len(refs),
+        "skymap": str(skymap),
+        "tract": int(tract),
+    }
 
 
 def _describe(ref) -> str:
@@ -192,12 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.output:
             _check_output_free(butler, args.output)
         log.info("Training on %d rb_triplets datasets of tract %d in %s.", len(refs), args.tract, args.collections)
-        provenance = {
-            "inputCollections": sorted({ref.run for ref in refs}),
-            "datasets": len(refs),
-            "skymap": args.skymap,
-            "tract": args.tract,
-        }
+        provenance = _provenance(refs, args.skymap, args.tract)
         task = TrainRealBogusTask(config=config)
         try:
             result = task.run([butler.getDeferred(ref) for ref in refs], names=[_describe(r) for r in refs],
