@@ -276,8 +276,6 @@ class Triplets:
     noData: np.ndarray
     noDataFraction: np.ndarray
 
-    FLAG_COLUMNS = ("cutoutFlags_edge", "cutoutFlags_noData")
-
     def __len__(self) -> int:
         return len(self.cutouts)
 
