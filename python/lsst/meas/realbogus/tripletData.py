@@ -226,15 +226,28 @@ class TripletData:
         if index in self._cache:
             return self._cache[index]
         train, _ = self._load(index)
-        if self._cached_bytes + train.cutouts.nbytes <= self._cache_bytes:
-            self._cache[index] = train
-            self._cached_bytes += train.cutouts.nbytes
+        self._remember(index, train)
         return train
 
+    def _remember(self, index: int, train: TripletBatch) -> None:
+        """Cache a dataset's training rows if the budget allows."""
+        if index not in self._cache and self._cached_bytes + train.cutouts.nbytes <= self._cache_bytes:
+            self._cache[index] = train
+            self._cached_bytes += train.cutouts.nbytes
+
     def validation(self) -> TripletBatch:
-        """Read the whole validation split (small: a few percent)."""
-        parts = [self._load(index)[1] for index in range(len(self._handles))]
-        return TripletBatch.concatenate([p for p in parts if len(p)], self.shape)
+        """Read the whole validation split (small: a few percent).
+
+        This reads every dataset once; their training rows go into the
+        cache, so the first epoch does not read them again.
+        """
+        parts = []
+        for index in range(len(self._handles)):
+            train, val = self._load(index)
+            self._remember(index, train)
+            if len(val):
+                parts.append(val)
+        return TripletBatch.concatenate(parts, self.shape)
 
     def batches(self, batch_size: int, rng: np.random.Generator, buffer_rows: int) -> Iterator[TripletBatch]:
         """Yield shuffled training batches for one epoch.
