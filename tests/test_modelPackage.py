@@ -170,9 +170,32 @@ class ModelPackageTestCase(lsst.utils.tests.TestCase):
         members = members_of(self.package.to_bytes())
         meta = json.loads(members["metadata.json"])
         meta["cutout"]["channels"] = ["science", "template", "difference"]
-        package = ModelPackage.from_bytes(rezip({**members, "metadata.json": json.dumps(meta)}))
-        with self.assertRaisesRegex(ModelPackageError, "channel order"):
-            package.cutout_config()
+        # Refused at load, not at the first detector scored.
+        self.assertOneLineRefusal(rezip({**members, "metadata.json": json.dumps(meta)}),
+                                  "pkg.zip: model package cutout settings: channel order")
+
+    def test_unusable_cutout_settings_refused_at_load(self):
+        members = members_of(self.package.to_bytes())
+        for key, value, pattern in (("normalization", "zscore", "invalid cutout setting normalization"),
+                                    ("size", 2, "invalid cutout setting size")):
+            with self.subTest(key=key):
+                meta = json.loads(members["metadata.json"])
+                meta["cutout"][key] = value
+                self.assertOneLineRefusal(rezip({**members, "metadata.json": json.dumps(meta)}), pattern)
+
+    def test_metadata_schema(self):
+        """Unknown fields and wrong types are refused with the field named."""
+        members = members_of(self.package.to_bytes())
+        for change, field in ((lambda m: m.update(evil="x"), "evil"),
+                              (lambda m: m["cutout"].update(pickle="x"), "cutout.pickle"),
+                              (lambda m: m.update(training={"bands": 3}), "training.bands"),
+                              (lambda m: m.update(threshold="high"), "threshold")):
+            with self.subTest(field=field):
+                meta = json.loads(members["metadata.json"])
+                change(meta)
+                err = self.assertOneLineRefusal(rezip({**members, "metadata.json": json.dumps(meta)}),
+                                                "pkg.zip")
+                self.assertIn(field, str(err))
 
     def test_pickle_in_place_of_weights_is_never_executed(self):
         trap = pickle.dumps(_Trap(self.marker))

@@ -42,7 +42,7 @@ import lsst.pipe.base.connectionTypes as cT
 
 from .catalogs import SourceColumnsConfig, check_source_catalog, match_ids
 from .connections import TripletInputConnections
-from .cutouts import CHANNELS, CutoutConfig, Triplets, extract_triplets_from_images
+from .cutouts import CHANNELS, CutoutConfig, TripletImagesConfig, Triplets, extract_triplets_from_images
 
 TRIPLET_COLUMNS = (
     "diaSourceId",
@@ -88,7 +88,10 @@ class BuildTripletsConnections(
 
 
 class BuildTripletsConfig(
-    pipeBase.PipelineTaskConfig, SourceColumnsConfig, pipelineConnections=BuildTripletsConnections
+    pipeBase.PipelineTaskConfig,
+    SourceColumnsConfig,
+    TripletImagesConfig,
+    pipelineConnections=BuildTripletsConnections,
 ):
     """Configuration of `BuildTripletsTask`."""
 
@@ -145,6 +148,13 @@ class BuildTripletsTask(pipeBase.PipelineTask):
         result : `lsst.pipe.base.Struct`
             ``triplets``: `astropy.table.Table` with `TRIPLET_COLUMNS`, one
             row per DIA source in catalog order.
+
+        Raises
+        ------
+        lsst.meas.realbogus.catalogs.InvalidCatalogError
+            Raised if a catalog lacks a required column or ids repeat.
+        lsst.meas.realbogus.cutouts.ImageMismatchError
+            Raised if the three images are not on one pixel grid.
         """
         c = self.config
         check_source_catalog(diaSources, [c.idColumn, c.xColumn, c.yColumn, c.snrColumn])
@@ -156,6 +166,7 @@ class BuildTripletsTask(pipeBase.PipelineTask):
             np.asarray(diaSources[c.xColumn], dtype=float),
             np.asarray(diaSources[c.yColumn], dtype=float),
             c.cutout,
+            max_wcs_offset=c.maxWcsOffset,
         )
         labels, classes = self._labels(ids, truth)
         table = make_triplet_table(ids, triplets, labels, classes, diaSources, c)

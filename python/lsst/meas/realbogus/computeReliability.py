@@ -43,9 +43,9 @@ import lsst.pipe.base.connectionTypes as cT
 from .butlerConfig import STORAGE_CLASS
 from .catalogs import SourceColumnsConfig, check_source_catalog
 from .connections import TripletInputConnections
-from .cutouts import Triplets, extract_triplets_from_images
+from .cutouts import CutoutConfig, TripletImagesConfig, Triplets, extract_triplets_from_images
 from .devices import configure_threads, is_device_name, select_device
-from .modelPackage import ModelPackage
+from .modelPackage import ModelPackage, ModelPackageError
 from .scoring import load_model, score_triplets
 
 RELIABILITY_COLUMNS = (
@@ -113,7 +113,10 @@ def _graph_input_collections() -> list[str] | str:
 
 
 class ComputeReliabilityConfig(
-    pipeBase.PipelineTaskConfig, SourceColumnsConfig, pipelineConnections=ComputeReliabilityConnections
+    pipeBase.PipelineTaskConfig,
+    SourceColumnsConfig,
+    TripletImagesConfig,
+    pipelineConnections=ComputeReliabilityConnections,
 ):
     """Configuration of `ComputeReliabilityTask`."""
 
@@ -134,6 +137,25 @@ class ComputeReliabilityConfig(
         dtype=bool, default=False,
         doc="bfloat16 autocast on a GPU (scores then differ by ~1e-3 from fp32; without it TF32 is turned "
         "off so GPU scores match CPU ones to ~1e-7).",
+    )
+    strictModelMatch = pexConfig.Field(
+        dtype=bool,
+        default=False,
+        doc="If True, refuse a model package trained on another instrument or band than the data scored; "
+        "if False, log a warning and score anyway. Packages that do not record them are not checked.",
+    )
+    expectedCutoutSize = pexConfig.RangeField(
+        dtype=int,
+        default=0,
+        min=0,
+        doc="Refuse a model package whose cutout size differs (0: accept the package's size).",
+    )
+    expectedNormalization = pexConfig.ChoiceField(
+        dtype=str,
+        default=None,
+        optional=True,
+        allowed=dict(CutoutConfig.normalization.allowed),
+        doc="Refuse a model package whose cutout normalization differs (None: accept the package's).",
     )
 
 
@@ -191,14 +213,17 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
         lsst.meas.realbogus.catalogs.InvalidCatalogError
             Raised if required columns are missing or ids repeat.
         lsst.meas.realbogus.modelPackage.ModelPackageError
-            Raised if the model package cannot be used.
+            Raised if the model package cannot be used, or (with
+            ``strictModelMatch``) was trained on another instrument or band.
+        lsst.meas.realbogus.cutouts.ImageMismatchError
+            Raised if the three images are not on one pixel grid.
         """
         c = self.config
         check_source_catalog(diaSources, [c.idColumn, c.xColumn, c.yColumn])
+        cutout_config = self._check_model(model, science)
         threads = configure_threads(c.numThreads)
         t0 = time.perf_counter()
         loaded = load_model(model, self.device)
-        cutout_config = model.cutout_config()
         t1 = time.perf_counter()
         triplets = extract_triplets_from_images(
             template,
@@ -207,6 +232,7 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
             np.asarray(diaSources[c.xColumn], dtype=float),
             np.asarray(diaSources[c.yColumn], dtype=float),
             cutout_config,
+            max_wcs_offset=c.maxWcsOffset,
         )
         t2 = time.perf_counter()
         scores = score_triplets(
@@ -227,6 +253,47 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
             t2 - t1, t3 - t2,
         )
         return pipeBase.Struct(classifications=table)
+
+    def _check_model(self, model: ModelPackage, science: Any) -> CutoutConfig:
+        """Check that a model package suits this config and these data, and
+        return its cutout settings.
+
+        Cutout settings that differ from the config's expectations are
+        always refused; another instrument or band is refused only with
+        ``strictModelMatch`` (a warning otherwise).
+        """
+        c = self.config
+        cutout = model.cutout_config()  # refuses a foreign channel order
+        for field, name, expected, actual in (
+            ("expectedCutoutSize", "size", c.expectedCutoutSize or None, cutout.size),
+            ("expectedNormalization", "normalization", c.expectedNormalization, cutout.normalization),
+        ):
+            if expected is not None and expected != actual:
+                raise ModelPackageError(
+                    f"model {model.version} was trained on cutouts with {name} {actual!r} but this config "
+                    f"expects {expected!r} ({field})."
+                )
+        trained = model.trained_for()
+        observed = {"instrument": _attribute(science, "obs_info", "instrument"),
+                    "bands": _attribute(science, "band")}
+        for key, value in observed.items():
+            if key not in trained or value is None or str(value) in trained[key]:
+                continue
+            message = (f"model {model.version} was trained on {key} {', '.join(trained[key])} but is scoring "
+                       f"{key} {value}")
+            if c.strictModelMatch:
+                raise ModelPackageError(message + " (strictModelMatch=True).")
+            self.log.warning("%s; scores may be unreliable (set strictModelMatch to refuse).", message)
+        return cutout
+
+
+def _attribute(obj: Any, *names: str) -> Any:
+    """Follow attributes, returning None where one is missing."""
+    for name in names:
+        obj = getattr(obj, name, None)
+        if obj is None:
+            return None
+    return obj
 
 
 def make_reliability_table(ids: np.ndarray, scores: np.ndarray, triplets: Triplets, version: str) -> Table:

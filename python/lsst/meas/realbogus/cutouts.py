@@ -40,7 +40,10 @@ from __future__ import annotations
 __all__ = [
     "CHANNELS",
     "CutoutConfig",
+    "ImageMismatchError",
     "ImagePlanes",
+    "TripletImagesConfig",
+    "check_same_grid",
     "Triplets",
     "extract_stamps",
     "extract_triplets",
@@ -65,6 +68,17 @@ DMTN-337).
 """
 
 
+class ImageMismatchError(ValueError):
+    """The template, science and difference images of a triplet are not on
+    one pixel grid (shape, origin or WCS differ). The message is one line.
+    """
+
+
+# Positions beyond this many pixels (or NaN) are treated as this far off
+# the image, so that the integer conversion neither overflows nor wraps.
+_FAR_OFF = float(2**40)
+
+
 def stamp_origin(x: np.ndarray, y: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Return the (x0, y0) pixel index of the lower-left stamp pixel.
 
@@ -82,9 +96,17 @@ def stamp_origin(x: np.ndarray, y: np.ndarray, size: int) -> tuple[np.ndarray, n
     """
     half = size // 2
     # floor(v + 0.5) rather than np.round: numpy rounds halves to even.
-    cx = np.floor(np.asarray(x, dtype=float) + 0.5).astype(np.int64)
-    cy = np.floor(np.asarray(y, dtype=float) + 0.5).astype(np.int64)
+    cx = np.floor(_finite_position(x) + 0.5).astype(np.int64)
+    cy = np.floor(_finite_position(y) + 0.5).astype(np.int64)
     return cx - half, cy - half
+
+
+def _finite_position(v: np.ndarray) -> np.ndarray:
+    """Clip positions to +-2**40 pixels, NaN to far off the image (a stamp
+    there is all fill and flagged at the edge).
+    """
+    v = np.asarray(v, dtype=float)
+    return np.clip(np.nan_to_num(v, nan=-_FAR_OFF, posinf=_FAR_OFF, neginf=-_FAR_OFF), -_FAR_OFF, _FAR_OFF)
 
 
 def extract_stamps(
@@ -221,10 +243,21 @@ class CutoutConfig(pexConfig.Config):
                 raise ValueError(f"unknown cutout setting {key!r}.")
             try:
                 setattr(config, key, value)
-            except Exception as err:  # pex_config raises several types
-                raise ValueError(f"invalid cutout setting {key}={value!r}: {err}") from None
-        config.validate()
+            except Exception as err:  # pex_config raises several types, with multi-line messages
+                raise ValueError(f"invalid cutout setting {key}={value!r}: {_first_line(err)}") from None
+        try:
+            config.validate()
+        except Exception as err:
+            raise ValueError(f"invalid cutout settings: {_first_line(err)}") from None
         return config
+
+
+def _first_line(err: Exception) -> str:
+    """The first line of an error message (pex_config appends where the
+    field is defined).
+    """
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
 
 
 @dataclasses.dataclass(frozen=True)
@@ -348,15 +381,17 @@ def extract_triplets(
 
     Raises
     ------
+    ImageMismatchError
+        Raised if their shapes or origins differ.
     ValueError
-        Raised if there are not three channels, if their shapes or origins
-        differ, or if a normalization needs a variance that is absent.
+        Raised if there are not three channels, or if a normalization needs
+        a variance that is absent.
     """
     if len(planes) != len(CHANNELS):
         raise ValueError(f"need {len(CHANNELS)} channels {CHANNELS}; got {len(planes)}.")
     for name, p in zip(CHANNELS[1:], planes[1:]):
         if p.shape != planes[0].shape or (p.x0, p.y0) != (planes[0].x0, planes[0].y0):
-            raise ValueError(
+            raise ImageMismatchError(
                 f"the {name} image covers {p.shape} at ({p.x0}, {p.y0}) but the template covers "
                 f"{planes[0].shape} at ({planes[0].x0}, {planes[0].y0}); the triplet images must be "
                 "on one pixel grid."
@@ -448,6 +483,66 @@ def _normalize(raw: np.ndarray, missing: np.ndarray, noise: np.ndarray, config: 
     return work.astype(np.float32, copy=False)
 
 
+class TripletImagesConfig(pexConfig.Config):
+    """Checks of the three images a triplet is cut from (a mixin of the
+    configs of the tasks that cut triplets).
+    """
+
+    maxWcsOffset = pexConfig.RangeField(
+        dtype=float,
+        default=0.1,
+        min=0.0,
+        doc="Largest offset, in pixels, allowed between where the template's or difference image's WCS "
+        "and the science image's WCS put the same sky point (image corners and centre); more is refused "
+        "as images not on one pixel grid.",
+    )
+
+
+def check_same_grid(template: Any, science: Any, difference: Any, max_offset: float = 0.1) -> None:
+    """Check that three `lsst.images` images share one pixel grid.
+
+    Parameters
+    ----------
+    template, science, difference : `lsst.images.MaskedImage` subclasses
+        The images; a WCS is compared only where both images have one.
+    max_offset : `float`, optional
+        Largest offset allowed, in pixels.
+
+    Raises
+    ------
+    ImageMismatchError
+        Raised if the bounding boxes differ, or the WCSs disagree by more
+        than ``max_offset`` pixels at the corners or centre.
+    """
+    reference = science.bbox
+    for name, image in (("template", template), ("difference", difference)):
+        if image.bbox != reference:
+            raise ImageMismatchError(
+                f"the {name} image covers {image.bbox} but the science image covers {reference}; the "
+                "triplet images must be on one pixel grid."
+            )
+    science_wcs = getattr(science, "sky_projection", None)
+    if science_wcs is None:
+        return
+    xs = np.array([reference.x.start, reference.x.stop - 1, reference.x.start, reference.x.stop - 1,
+                   (reference.x.start + reference.x.stop - 1) / 2], dtype=float)
+    ys = np.array([reference.y.start, reference.y.start, reference.y.stop - 1, reference.y.stop - 1,
+                   (reference.y.start + reference.y.stop - 1) / 2], dtype=float)
+    for name, image in (("template", template), ("difference", difference)):
+        wcs = getattr(image, "sky_projection", None)
+        if wcs is None or wcs is science_wcs:
+            continue
+        back = science_wcs.sky_to_pixel(wcs.pixel_to_sky(x=xs, y=ys))
+        offset = np.hypot(np.asarray(back.x, dtype=float) - xs, np.asarray(back.y, dtype=float) - ys)
+        worst = float(np.nanmax(offset)) if np.isfinite(offset).any() else float("inf")
+        if not worst <= max_offset:
+            raise ImageMismatchError(
+                f"the {name} image's WCS puts pixels up to {worst:.3g} px away from where the science "
+                f"image's WCS does (maxWcsOffset={max_offset}); the triplet images must be on one pixel "
+                "grid."
+            )
+
+
 def extract_triplets_from_images(
     template: Any,
     science: Any,
@@ -455,6 +550,7 @@ def extract_triplets_from_images(
     x: np.ndarray,
     y: np.ndarray,
     config: CutoutConfig,
+    max_wcs_offset: float = 0.1,
 ) -> Triplets:
     """Cut triplets from `lsst.images` masked images.
 
@@ -469,10 +565,19 @@ def extract_triplets_from_images(
         Source positions in parent pixel coordinates.
     config : `CutoutConfig`
         Size and normalization.
+    max_wcs_offset : `float`, optional
+        Largest disagreement of the images' WCSs, pixels (see
+        `check_same_grid`).
 
     Returns
     -------
     triplets : `Triplets`
+
+    Raises
+    ------
+    ImageMismatchError
+        Raised if the images are not on one pixel grid.
     """
+    check_same_grid(template, science, difference, max_wcs_offset)
     planes = [planes_from_image(image, config.badMaskPlanes) for image in (template, science, difference)]
     return extract_triplets(planes, x, y, config)

@@ -46,12 +46,14 @@ __all__ = [
     "ModelPackage",
     "ModelPackageError",
     "ModelPackageFormatter",
+    "training_data_coverage",
 ]
 
 import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Iterable
 from typing import Any
 
 import pydantic
@@ -224,6 +226,28 @@ class ModelPackage:
             raise ModelPackageError(f"model package calibration temperature {value!r} is not a positive number.")
         return float(value)
 
+    def trained_for(self) -> dict[str, list[str]]:
+        """Return the instruments and bands of the training data, as far as
+        the package records them.
+
+        Returns
+        -------
+        coverage : `dict` [`str`, `list` [`str`]]
+            ``instrument`` and ``bands`` lists from the ``training``
+            metadata (see `training_data_coverage`); a key is absent when
+            the package does not record it.
+        """
+        coverage = {}
+        for key in ("instrument", "bands"):
+            value = self.metadata.training.get(key)
+            if value is None:
+                continue
+            values = [value] if isinstance(value, str) else value
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise ModelPackageError(f"model package training.{key} {value!r} is not a string or list of strings.")
+            coverage[key] = sorted(set(values))
+        return coverage
+
     def cutout_config(self) -> CutoutConfig:
         """Return the cutout settings the model was trained with."""
         try:
@@ -362,7 +386,15 @@ class ModelPackage:
                 f"{source}: {WEIGHTS_MEMBER} is corrupt (SHA-256 {digest[:12]}... does not match the "
                 f"recorded {metadata.weightsSha256[:12]}...)."
             )
-        return cls(metadata, weights_bytes)
+        package = cls(metadata, weights_bytes)
+        try:
+            # Refuse unusable cutout settings (channel order, normalization)
+            # at load, not at the first detector scored.
+            package.cutout_config()
+            package.trained_for()
+        except ModelPackageError as err:
+            raise ModelPackageError(f"{source}: {err}") from None
+        return package
 
     def write(self, path: str) -> None:
         """Write the archive to a file."""
@@ -392,6 +424,38 @@ class ModelPackage:
 
     def __repr__(self) -> str:
         return f"ModelPackage(version={self.version!r}, architecture={self.architecture!r})"
+
+
+def training_data_coverage(data_ids: Iterable[Any]) -> dict[str, list[str]]:
+    """Return the ``instrument`` and ``bands`` entries a model package's
+    ``training`` metadata should record, from the training data's data IDs.
+
+    Parameters
+    ----------
+    data_ids : `~collections.abc.Iterable`
+        Data IDs (`lsst.daf.butler.DataCoordinate` with full values, or
+        mappings) of the training datasets; ``band`` is read where present.
+
+    Returns
+    -------
+    coverage : `dict` [`str`, `list` [`str`]]
+        Sorted distinct instruments and bands; `ModelPackage.trained_for`
+        reads them back and ``computeReliability`` compares them with the
+        data it scores.
+    """
+    instruments, bands = set(), set()
+    for data_id in data_ids:
+        mapping = data_id.mapping if hasattr(data_id, "mapping") else data_id
+        if "instrument" in mapping:
+            instruments.add(str(mapping["instrument"]))
+        if "band" in mapping:
+            bands.add(str(mapping["band"]))
+    coverage = {}
+    if instruments:
+        coverage["instrument"] = sorted(instruments)
+    if bands:
+        coverage["bands"] = sorted(bands)
+    return coverage
 
 
 def _first(items: list[str], limit: int = 3) -> str:

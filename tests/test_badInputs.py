@@ -1,0 +1,413 @@
+# This file is part of meas_realbogus.
+#
+# Developed for the LSST Data Management System.
+# This product includes software developed by the LSST Project
+# (https://www.lsst.org).
+# See the COPYRIGHT file at the top-level directory of this distribution
+# for details of code ownership.
+#
+# This program is free software: you can redistribute it and/or modify
+# it under the terms of the GNU General Public License as published by
+# the Free Software Foundation, either version 3 of the License, or
+# (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful,
+# but WITHOUT ANY WARRANTY; without even the implied warranty of
+# MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+# GNU General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License
+# along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+"""The bad-input matrix of doc/reliability.rst: every task fed empty,
+malformed or mismatched inputs, each ending in a clear error or flagged rows.
+"""
+
+import unittest
+
+import numpy as np
+from astropy.table import Table
+
+import lsst.images as li
+import lsst.utils.tests
+from lsst.daf.butler import Butler
+from lsst.pipe.base import NoWorkFound
+from lsst.meas.realbogus.buildTriplets import BuildTripletsTask
+from lsst.meas.realbogus.catalogs import InvalidCatalogError
+from lsst.meas.realbogus.computeReliability import (
+    RELIABILITY_COLUMNS,
+    ComputeReliabilityConfig,
+    ComputeReliabilityTask,
+)
+from lsst.meas.realbogus.cutouts import ImageMismatchError
+from lsst.meas.realbogus.evaluateRealBogus import EvaluateRealBogusConfig, EvaluateRealBogusTask
+from lsst.meas.realbogus.filterReliability import FilterReliabilityTask
+from lsst.meas.realbogus.modelPackage import ModelPackage, ModelPackageError, training_data_coverage
+from lsst.meas.realbogus.trainRealBogus import TrainRealBogusTask, _put_model
+from lsst.meas.realbogus.tripletData import TripletDataError
+
+from ciRepository import (
+    MODEL,
+    SIM_COLLECTION,
+    TEST_WHERE,
+    TRAIN_WHERE,
+    TRIPLETS,
+    ci_model,
+    quick_training_config,
+    run_pipeline,
+)
+
+SCORE_WHERE = "instrument='LSSTCam-imSim' AND " + TEST_WHERE
+IMAGES = {"science": "preliminary_visit_image", "template": "template_detector", "difference": "difference_image"}
+
+
+class Handle:
+    """An in-memory stand-in for a deferred dataset handle."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def get(self, parameters=None):
+        columns = (parameters or {}).get("columns")
+        return self.table[columns] if columns else self.table
+
+
+def with_training(package, **training):
+    """Return a copy of a package whose training metadata has these keys."""
+    metadata = package.metadata.model_copy(update={"training": {**package.metadata.training, **training}})
+    return ModelPackage(metadata, package.weights_bytes)
+
+
+def shifted_wcs(image, dx):
+    """Return a copy of a difference image whose WCS is shifted by dx pixels."""
+    sp = image.sky_projection
+    fits = sp.as_fits_wcs(image.bbox)
+    fits.wcs.crpix = fits.wcs.crpix + np.array([dx, 0.0])
+    return li.DifferenceImage(
+        image.image.copy(), mask=image.mask.copy(), variance=image.variance.copy(),
+        sky_projection=li.SkyProjection.from_fits_wcs(fits, sp.pixel_frame, sp.pixel_bounds),
+        obs_info=image.obs_info, psf=image.psf, detector=image.detector, band=image.band,
+    )
+
+
+class _CiInputs(lsst.utils.tests.TestCase):
+    """The inputs of the richest detector-visit of tract 4024."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root, cls.package = ci_model()
+        cls.butler = Butler.from_config(cls.root, collections=[SIM_COLLECTION, TRIPLETS])
+        refs = cls.butler.query_datasets("dia_source_unstandardized", where=TEST_WHERE)
+        cls.ref = max(refs, key=lambda r: len(cls.butler.get(r)))
+
+    def inputs(self, truth=False):
+        inputs = {k: self.butler.get(v, self.ref.dataId) for k, v in IMAGES.items()}
+        inputs["diaSources"] = self.butler.get("dia_source_unstandardized", self.ref.dataId)
+        if truth:
+            inputs["truth"] = self.butler.get("dia_source_truth", self.ref.dataId)
+        return inputs
+
+    def score(self, model=None, **config_values):
+        config = ComputeReliabilityConfig()
+        config.device = "cpu"
+        config.numThreads = 1
+        for key, value in config_values.items():
+            setattr(config, key, value)
+        return ComputeReliabilityTask(config=config), model or self.package
+
+    def run_score(self, inputs, model=None, **config_values):
+        task, model = self.score(model, **config_values)
+        return task.run(**inputs, model=model).classifications
+
+    def assertContract(self, table, ids):
+        """One finite score in [0, 1] per input id, in input order."""
+        self.assertEqual(table.colnames, list(RELIABILITY_COLUMNS))
+        np.testing.assert_array_equal(table["diaSourceId"], ids)
+        r = np.asarray(table["reliability"])
+        self.assertTrue(np.all(np.isfinite(r) & (r >= 0) & (r <= 1)))
+
+
+class ComputeReliabilityBadInputsTestCase(_CiInputs):
+    def test_missing_columns(self):
+        for column in ("diaSourceId", "x", "y"):
+            with self.subTest(column=column):
+                inputs = self.inputs()
+                inputs["diaSources"] = Table(inputs["diaSources"])
+                del inputs["diaSources"][column]
+                with self.assertRaisesRegex(InvalidCatalogError, f"lacks required column.*{column}"):
+                    self.run_score(inputs)
+
+    def test_duplicate_ids(self):
+        inputs = self.inputs()
+        inputs["diaSources"]["diaSourceId"][1] = inputs["diaSources"]["diaSourceId"][0]
+        with self.assertRaisesRegex(InvalidCatalogError, "1 duplicated diaSourceId value"):
+            self.run_score(inputs)
+
+    def test_sources_off_image_and_on_edge(self):
+        inputs = self.inputs()
+        cat = inputs["diaSources"][:6]
+        cat["x"] = np.array([-1000.0, 0.0, 319.4, np.nan, np.inf, 1e30])
+        cat["y"] = np.array([-1000.0, 0.0, 160.0, 10.0, 10.0, -1e30])
+        inputs["diaSources"] = cat
+        table = self.run_score(inputs)
+        self.assertContract(table, cat["diaSourceId"])
+        np.testing.assert_array_equal(table["cutoutFlags_edge"], True)
+        # Stamps entirely off the image are all fill; those on the edge partly.
+        np.testing.assert_array_equal(np.asarray(table["cutoutNoDataFraction"])[[0, 3, 4, 5]], 1.0)
+        self.assertTrue(0 < table["cutoutNoDataFraction"][1] < 1)
+        self.assertFalse(table["cutoutFlags_noData"][1])
+
+    def test_nan_inf_pixels(self):
+        inputs = self.inputs()
+        clean = self.run_score(inputs)
+        cat = inputs["diaSources"]
+        x, y = int(round(cat["x"][0])), int(round(cat["y"][0]))
+        inputs["science"].image.array[y, x] = np.nan
+        inputs["difference"].image.array[y, x + 1] = np.inf
+        inputs["template"].variance.array[y - 1, x] = -np.inf
+        table = self.run_score(inputs)
+        self.assertContract(table, cat["diaSourceId"])
+        self.assertTrue(table["cutoutFlags_noData"][0])
+        self.assertGreater(table["cutoutNoDataFraction"][0], 0)
+        # Sources whose cutouts do not reach the bad pixels are untouched.
+        far = (np.abs(np.asarray(cat["x"]) - x) > 30) | (np.abs(np.asarray(cat["y"]) - y) > 30)
+        self.assertTrue(far.any())
+        np.testing.assert_array_equal(table["reliability"][far], clean["reliability"][far])
+
+    def test_all_no_data_template(self):
+        inputs = self.inputs()
+        inputs["template"].mask.set("NO_DATA")
+        table = self.run_score(inputs)
+        self.assertContract(table, inputs["diaSources"]["diaSourceId"])
+        np.testing.assert_array_equal(table["cutoutFlags_noData"], True)
+        self.assertTrue(np.all(np.asarray(table["cutoutNoDataFraction"]) >= 1 / 3 - 1e-6))
+
+    def test_no_data_template_region(self):
+        inputs = self.inputs()
+        cat = inputs["diaSources"]
+        x, y = int(round(cat["x"][0])), int(round(cat["y"][0]))
+        region = np.zeros(inputs["template"].image.array.shape, dtype=bool)
+        region[max(y - 3, 0):y + 4, max(x - 3, 0):x + 4] = True
+        inputs["template"].mask.set("NO_DATA", region)
+        table = self.run_score(inputs)
+        self.assertContract(table, cat["diaSourceId"])
+        self.assertTrue(table["cutoutFlags_noData"][0])
+
+    def test_images_of_different_shapes(self):
+        inputs = self.inputs()
+        inputs["template"] = inputs["template"][li.Box.factory[0:300, 0:320]]
+        with self.assertRaisesRegex(ImageMismatchError, "template image covers .* one pixel grid"):
+            self.run_score(inputs)
+
+    def test_images_with_different_wcs(self):
+        inputs = self.inputs()
+        inputs["difference"] = shifted_wcs(inputs["difference"], 2.0)
+        with self.assertRaisesRegex(ImageMismatchError, "difference image's WCS .* 2 px"):
+            self.run_score(inputs)
+        # Within maxWcsOffset it scores.
+        inputs["difference"] = shifted_wcs(self.inputs()["difference"], 0.01)
+        self.assertContract(self.run_score(inputs), inputs["diaSources"]["diaSourceId"])
+
+    def test_cutout_size_or_normalization_differ_from_config(self):
+        cases = ({"expectedCutoutSize": 63}, {"expectedNormalization": "l2"})
+        for values in cases:
+            with self.subTest(**values):
+                with self.assertRaisesRegex(ModelPackageError, "trained on cutouts with .* this config expects"):
+                    self.run_score(self.inputs(), **values)
+        matching = {"expectedCutoutSize": 51, "expectedNormalization": "snrAsinh"}
+        self.assertContract(self.run_score(self.inputs(), **matching), self.inputs()["diaSources"]["diaSourceId"])
+
+    def test_channel_order_differs(self):
+        """A package with another channel order never loads (see also
+        test_modelPackage.py::ModelPackageTestCase::test_channel_order_mismatch).
+        """
+        cutout = self.package.metadata.cutout.model_copy(update={"channels": ["science", "template", "difference"]})
+        odd = ModelPackage(self.package.metadata.model_copy(update={"cutout": cutout}), self.package.weights_bytes)
+        with self.assertRaisesRegex(ModelPackageError, "channel order"):
+            self.run_score(self.inputs(), model=odd)
+        with self.assertRaisesRegex(ModelPackageError, "channel order"):
+            ModelPackage.from_bytes(odd.to_bytes())
+
+    def test_model_for_another_band_or_instrument(self):
+        inputs = self.inputs()
+        cases = {"bands": (["g"], "trained on bands g but is scoring bands r"),
+                 "instrument": ("HSC", "trained on instrument HSC but is scoring instrument LSSTCam-imSim")}
+        for key, (value, message) in cases.items():
+            with self.subTest(key=key):
+                other = with_training(self.package, **{key: value})
+                with self.assertLogs("lsst.computeReliability", level="WARNING") as cm:
+                    table = self.run_score(inputs, model=other)
+                self.assertIn(message, "\n".join(cm.output))
+                self.assertContract(table, inputs["diaSources"]["diaSourceId"])
+                with self.assertRaisesRegex(ModelPackageError, message + r" \(strictModelMatch=True\)"):
+                    self.run_score(inputs, model=other, strictModelMatch=True)
+
+    def test_model_for_this_band_and_instrument(self):
+        refs = self.butler.query_datasets("rb_triplets", where=TRAIN_WHERE, with_dimension_records=True)
+        coverage = training_data_coverage(r.dataId for r in refs)
+        self.assertEqual(coverage, {"instrument": ["LSSTCam-imSim"], "bands": ["r"]})
+        same = with_training(self.package, **coverage)
+        self.assertEqual(ModelPackage.from_bytes(same.to_bytes()).trained_for(), coverage)
+        with self.assertNoLogs("lsst.computeReliability", level="WARNING"):
+            self.run_score(self.inputs(), model=same, strictModelMatch=True)
+
+    def test_strict_refusal_writes_nothing(self):
+        """A pipeline refused for a foreign model leaves no output behind and
+        the inputs as they were.
+        """
+        writer = Butler.from_config(self.root, writeable=True)
+        _put_model(writer, with_training(self.package, bands=["g"]), "bad/model-g")
+        before = {r.id for r in writer.query_datasets("dia_source_unstandardized", collections=SIM_COLLECTION)}
+        with self.assertRaises(Exception):
+            run_pipeline(self.root, "ComputeReliability.yaml", [SIM_COLLECTION, "bad/model-g"], "bad/scores",
+                         SCORE_WHERE, {"computeReliability": {"device": "cpu", "numThreads": 1,
+                                                              "strictModelMatch": True}})
+        butler = Butler.from_config(self.root)
+        self.assertEqual(butler.query_datasets("dia_source_reliability", collections="bad/scores", explain=False),
+                         [])
+        after = {r.id for r in butler.query_datasets("dia_source_unstandardized", collections=SIM_COLLECTION)}
+        self.assertEqual(before, after)
+        self.assertIsInstance(butler.get("rb_model", collections=MODEL), ModelPackage)
+
+
+class BuildTripletsBadInputsTestCase(_CiInputs):
+    def test_duplicate_truth_ids(self):
+        inputs = self.inputs(truth=True)
+        inputs["truth"]["diaSourceId"][1] = inputs["truth"]["diaSourceId"][0]
+        with self.assertRaisesRegex(InvalidCatalogError, "truth catalog has 1 duplicated diaSourceId"):
+            BuildTripletsTask().run(**inputs)
+
+    def test_truth_missing_columns(self):
+        inputs = self.inputs(truth=True)
+        del inputs["truth"]["is_real"]
+        with self.assertRaisesRegex(InvalidCatalogError, "truth catalog lacks required column.*is_real"):
+            BuildTripletsTask().run(**inputs)
+
+    def test_image_mismatch(self):
+        inputs = self.inputs(truth=True)
+        inputs["difference"] = shifted_wcs(inputs["difference"], 1.0)
+        with self.assertRaisesRegex(ImageMismatchError, "difference image's WCS"):
+            BuildTripletsTask().run(**inputs)
+        inputs = self.inputs(truth=True)
+        inputs["science"] = inputs["science"][li.Box.factory[0:320, 5:320]]
+        with self.assertRaisesRegex(ImageMismatchError, "science image covers"):
+            BuildTripletsTask().run(**inputs)
+
+    def test_bad_pixels_and_positions_flagged(self):
+        inputs = self.inputs(truth=True)
+        cat = inputs["diaSources"]
+        cat["x"][0], cat["y"][0] = np.nan, np.nan
+        inputs["template"].mask.set("NO_DATA")
+        table = BuildTripletsTask().run(**inputs).triplets
+        self.assertEqual(len(table), len(cat))
+        self.assertTrue(table["cutoutFlags_edge"][0])
+        np.testing.assert_array_equal(table["cutoutFlags_noData"][1:], True)
+        self.assertTrue(np.isfinite(np.asarray(table["cutout"])).all())
+
+
+class FilterReliabilityBadInputsTestCase(_CiInputs):
+    def scores(self):
+        return self.run_score(self.inputs())
+
+    def test_empty_catalogs(self):
+        cat = self.inputs()["diaSources"][:0]
+        result = FilterReliabilityTask().run(diaSources=cat, classifications=self.scores()[:0])
+        self.assertEqual(len(result.highReliabilitySources), 0)
+        self.assertEqual(len(result.lowReliabilitySources), 0)
+        self.assertIn("reliability", result.highReliabilitySources.colnames)
+
+    def test_duplicate_ids(self):
+        cat, scores = self.inputs()["diaSources"], self.scores()
+        for which in ("diaSources", "classifications"):
+            with self.subTest(which=which):
+                args = {"diaSources": Table(cat, copy=True), "classifications": Table(scores, copy=True)}
+                args[which]["diaSourceId"][1] = args[which]["diaSourceId"][0]
+                with self.assertRaisesRegex(InvalidCatalogError, "duplicated diaSourceId"):
+                    FilterReliabilityTask().run(**args)
+
+    def test_missing_columns(self):
+        scores = self.scores()
+        del scores["reliability"]
+        with self.assertRaisesRegex(InvalidCatalogError, "reliability catalog lacks required column.*reliability"):
+            FilterReliabilityTask().run(diaSources=self.inputs()["diaSources"], classifications=scores)
+
+
+class EvaluateBadInputsTestCase(_CiInputs):
+    def handles(self):
+        key = (self.ref.dataId["visit"], self.ref.dataId["detector"])
+        tables = {"classifications": self.run_score(self.inputs()),
+                  "truth": self.butler.get("dia_source_truth", self.ref.dataId),
+                  "diaSources": self.butler.get("dia_source_unstandardized", self.ref.dataId)}
+        return key, {name: {key: Handle(table)} for name, table in tables.items()}
+
+    def evaluate(self, handles):
+        config = EvaluateRealBogusConfig()
+        config.doGallery = False
+        return EvaluateRealBogusTask(config=config).run(handles, self.package)
+
+    def test_empty_catalogs(self):
+        key, handles = self.handles()
+        handles["classifications"][key] = Handle(handles["classifications"][key].table[:0])
+        with self.assertRaisesRegex(NoWorkFound, "No scored, labelled DIA sources"):
+            self.evaluate(handles)
+
+    def test_duplicate_ids(self):
+        for name in ("classifications", "truth", "diaSources"):
+            with self.subTest(name=name):
+                key, handles = self.handles()
+                handles[name][key].table["diaSourceId"][1] = handles[name][key].table["diaSourceId"][0]
+                with self.assertRaisesRegex(InvalidCatalogError, r"of visit=\d+ detector=\d+ has 1 duplicated"):
+                    self.evaluate(handles)
+
+    def test_missing_columns(self):
+        for name, column in (("classifications", "reliability"), ("truth", "is_real"), ("diaSources", "snr")):
+            with self.subTest(name=name):
+                key, handles = self.handles()
+                del handles[name][key].table[column]
+                with self.assertRaisesRegex(InvalidCatalogError, f"lacks required column.*{column}"):
+                    self.evaluate(handles)
+
+
+class TrainingBadInputsTestCase(_CiInputs):
+    def triplets(self):
+        refs = sorted(self.butler.query_datasets("rb_triplets", where=TRAIN_WHERE),
+                      key=lambda r: (r.dataId["visit"], r.dataId["detector"]))
+        return [self.butler.get(r, parameters={"strip_astropy_meta_yaml": False}) for r in refs]
+
+    def train(self, tables):
+        task = TrainRealBogusTask(config=quick_training_config(maxSteps=1))
+        return task.run([Handle(t) for t in tables], names=[f"t{i}" for i in range(len(tables))])
+
+    def test_no_datasets(self):
+        with self.assertRaisesRegex(TripletDataError, "no rb_triplets datasets to train on"):
+            self.train([])
+
+    def test_empty_catalogs(self):
+        with self.assertRaisesRegex(TripletDataError, "has a labelled training triplet"):
+            self.train([t[:0] for t in self.triplets()])
+
+    def test_one_class_only(self):
+        tables = [t[np.asarray(t["label"]) == 0] for t in self.triplets()]
+        with self.assertRaisesRegex(TripletDataError, "only one class"):
+            self.train(tables)
+
+    def test_mixed_cutout_settings(self):
+        tables = self.triplets()
+        tables[-1].meta["cutout"] = {**tables[-1].meta["cutout"], "normalization": "l2"}
+        with self.assertRaisesRegex(TripletDataError, "cut with different settings"):
+            self.train(tables)
+
+    def test_missing_cutout_settings(self):
+        tables = self.triplets()
+        del tables[0].meta["cutout"]
+        with self.assertRaisesRegex(TripletDataError, "records no cutout settings"):
+            self.train(tables)
+
+
+def setup_module(module):
+    lsst.utils.tests.init()
+
+
+if __name__ == "__main__":
+    lsst.utils.tests.init()
+    unittest.main()
