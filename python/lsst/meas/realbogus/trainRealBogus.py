@@ -44,7 +44,7 @@ import lsst.pipe.base.connectionTypes as cT
 from .butlerConfig import STORAGE_CLASS
 from .cliUtils import CliError, apply_config_overrides, one_line
 from .devices import configure_threads
-from .training import TrainingConfig, train
+from .training import DistributedContext, TrainingConfig, train
 from .tripletData import TripletData
 
 
@@ -127,9 +127,18 @@ class TrainRealBogusTask(pipeBase.PipelineTask):
         -------
         result : `lsst.pipe.base.Struct`
             ``model``: the `~lsst.meas.realbogus.modelPackage.ModelPackage`.
+
+        Notes
+        -----
+        Under ``torchrun`` every rank calls this with the same triplets and
+        trains one model with DistributedDataParallel (see
+        `~lsst.meas.realbogus.training.train`); every rank returns rank
+        0's package.
         """
         c = self.config
         names = list(names) if names is not None else [f"dataset {i}" for i in range(len(triplets))]
+        dist = DistributedContext.from_environment()
+        shard = (dist.rank, dist.world_size) if dist.active and c.distributedSharding == "datasets" else None
         data = TripletData(
             triplets,
             names,
@@ -137,8 +146,9 @@ class TrainRealBogusTask(pipeBase.PipelineTask):
             seed=c.seed,
             cache_megabytes=c.cacheMegabytes,
             log=self.log,
+            shard=shard,
         )
-        package = train(c, data, provenance=provenance, log=self.log)
+        package = train(c, data, provenance=provenance, log=self.log, distributed=dist)
         return pipeBase.Struct(model=package)
 
 
@@ -163,7 +173,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rb-train",
         description="Train a real/bogus model on the rb_triplets of a tract and store it as rb_model "
-        "(the same code as the trainRealBogus PipelineTask).",
+        "(the same code as the trainRealBogus PipelineTask). Under torchrun (e.g. torchrun "
+        "--nproc_per_node 2 $(which rb-train) ...) the processes train one model with "
+        "DistributedDataParallel (gloo on the CPU, nccl on GPUs; see distributedSharding) and rank 0 "
+        "writes it.",
     )
     parser.add_argument("repo", help="Butler repository.")
     parser.add_argument("--collections", "-i", action="append", required=True,
@@ -183,7 +196,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``rb-train``."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    dist = DistributedContext.from_environment()
+    if dist.active:
+        # Every rank logs its warnings; rank 0 alone the progress.
+        logging.basicConfig(level=logging.INFO if dist.is_main else logging.WARNING,
+                            format=f"%(levelname)s [rank {dist.rank}] %(name)s: %(message)s")
+    else:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("rb-train")
     try:
         config = TrainRealBogusConfig()
@@ -193,8 +212,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not args.output and not args.package:
             raise CliError("give --output (a RUN collection) and/or --package (a .zip file).")
-        butler, refs = _find_triplets(args)
-        if args.output:
+        # Rank 0 alone writes: the other ranks open the repository read-only.
+        writes = dist.is_main
+        butler, refs = _find_triplets(args, writeable=bool(args.output) and writes)
+        if args.output and writes:
             _check_output_free(butler, args.output)
         log.info("Training on %d rb_triplets datasets of tract %d in %s.", len(refs), args.tract, args.collections)
         provenance = _provenance(refs, args.skymap, args.tract)
@@ -204,10 +225,10 @@ def main(argv: list[str] | None = None) -> int:
                               provenance=provenance)
         except (ValueError, RuntimeError) as exc:
             raise CliError(one_line(exc)) from None
-        if args.package:
+        if args.package and writes:
             result.model.write(args.package)
             log.info("Wrote %s.", args.package)
-        if args.output:
+        if args.output and writes:
             _put_model(butler, result.model, args.output)
             log.info("Stored rb_model %s in RUN collection %s.", result.model.version, args.output)
     except CliError as exc:
@@ -216,12 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _find_triplets(args: argparse.Namespace):
+def _find_triplets(args: argparse.Namespace, writeable: bool):
     """Open the repository and find the tract's triplets, sorted."""
     from lsst.daf.butler import Butler
 
     try:
-        butler = Butler.from_config(args.repo, writeable=bool(args.output))
+        butler = Butler.from_config(args.repo, writeable=writeable)
     except Exception as exc:
         raise CliError(f"cannot open Butler repository {args.repo!r}: {one_line(exc)}") from None
     try:

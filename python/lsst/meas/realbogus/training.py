@@ -23,9 +23,10 @@
 
 from __future__ import annotations
 
-__all__ = ["TrainingConfig", "TrainingError", "fit_temperature", "train"]
+__all__ = ["DistributedContext", "TrainingConfig", "TrainingError", "fit_temperature", "train"]
 
 import copy
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -35,6 +36,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -44,7 +46,7 @@ from tqdm import tqdm
 import lsst.pex.config as pexConfig
 
 from . import metrics
-from .devices import configure_threads, is_device_name, select_device
+from .devices import DeviceError, configure_threads, is_device_name, select_device
 from .modelPackage import ModelPackage
 from .scoring import calibrated_sigmoid, score_triplets
 from .models import modelRegistry
@@ -171,20 +173,54 @@ class TrainingConfig(pexConfig.Config):
     progressBar = pexConfig.Field(
         dtype=bool, default=True, doc="Show progress bars when standard error is a terminal."
     )
+    distributedBackend = pexConfig.ChoiceField(
+        dtype=str,
+        default="auto",
+        allowed={
+            "auto": "nccl on CUDA GPUs, gloo on the CPU.",
+            "gloo": "gloo (CPU; also works with GPUs, slower than nccl).",
+            "nccl": "nccl (CUDA GPUs only).",
+        },
+        doc="torch.distributed backend when run under torchrun (WORLD_SIZE > 1); unused otherwise.",
+    )
+    distributedSharding = pexConfig.ChoiceField(
+        dtype=str,
+        default="datasets",
+        allowed={
+            "datasets": "Each rank reads only the rb_triplets datasets whose index modulo the world size "
+            "is its rank and draws batchSize / worldSize triplets per step from them (the I/O and the "
+            "cache are split across ranks). Statistically, not bitwise, the single-process run.",
+            "batches": "Every rank reads every dataset, draws the same global batches of batchSize as a "
+            "single process and trains on its 1/worldSize slice of each: the single-process run up to "
+            "float reduction order (without dropout). For checks and small data.",
+        },
+        doc="How a distributed run (WORLD_SIZE > 1) splits the training triplets among ranks.",
+    )
 
-    def fingerprint(self) -> str:
+    def fingerprint(self, world_size: int = 1) -> str:
         """Hash of the settings that change the result (not device, threads,
         checkpointing or progress display), to tell whether a checkpoint
         belongs to this run. ``epochs`` and ``maxSteps`` are in it: the
         learning-rate schedule is planned over them.
+
+        Parameters
+        ----------
+        world_size : `int`, optional
+            Processes of a distributed run; with more than one, the world
+            size and sharding are part of the run.  A single process
+            ignores the distributed fields, so its fingerprint is what it
+            was before they existed.
         """
         values = {
             k: v
             for k, v in _jsonable(self.toDict()).items()
             if k not in {"device", "numThreads", "checkpointDir", "resume", "progressBar",
-                         "cacheMegabytes", "modelVersion", "earlyStoppingPatience"}
+                         "cacheMegabytes", "modelVersion", "earlyStoppingPatience",
+                         "distributedBackend", "distributedSharding"}
         }
         values["model"] = {"name": self.model.name, "config": _jsonable(self.model.active.toDict())}
+        if world_size > 1:
+            values["distributed"] = {"worldSize": world_size, "sharding": self.distributedSharding}
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -250,23 +286,153 @@ def augment(cutouts: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return out
 
 
-def _epoch_seed(seed: int, epoch: int) -> int:
-    """A seed per epoch, so a resumed run repeats the uninterrupted one."""
-    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+def _epoch_seed(seed: int, epoch: int, rank: int | None = None) -> int:
+    """A seed per epoch, so a resumed run repeats the uninterrupted one
+    (and per rank, where ranks draw from their own shards).
+    """
+    entropy = [seed, epoch] if rank is None else [seed, epoch, rank]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+@dataclasses.dataclass
+class DistributedContext:
+    """Where this process stands in a torchrun (DistributedDataParallel)
+    run; ``world_size`` 1 is a plain single process.
+
+    Attributes
+    ----------
+    rank : `int`
+        Global rank (``RANK``).
+    world_size : `int`
+        Number of processes (``WORLD_SIZE``).
+    local_rank : `int`
+        Rank on this node (``LOCAL_RANK``): the GPU it uses.
+    owns_group : `bool`
+        Whether `setup` initialized the process group (and `close` ends it).
+    backend : `str`
+        The process group's backend, once set up.
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    owns_group: bool = False
+    backend: str = ""
+
+    @classmethod
+    def from_environment(cls) -> DistributedContext:
+        """Read the variables torchrun sets (a single process without
+        them, or with ``WORLD_SIZE`` 1).
+        """
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        if world_size <= 1:
+            return cls()
+        return cls(rank=int(os.environ["RANK"]), world_size=world_size,
+                   local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+
+    @property
+    def active(self) -> bool:
+        """Whether several processes train together."""
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this is rank 0: it validates, writes checkpoints and the
+        model.
+        """
+        return self.rank == 0
+
+    def setup(self, config: TrainingConfig, device: torch.device) -> torch.device:
+        """Start the process group if nobody has, and pick this rank's device.
+
+        Parameters
+        ----------
+        config : `TrainingConfig`
+            Gives the backend.
+        device : `torch.device`
+            The device the config asks for.
+
+        Returns
+        -------
+        device : `torch.device`
+            ``cuda:LOCAL_RANK`` for a GPU (one GPU per process), else the CPU.
+        """
+        if not self.active:
+            return device
+        import torch.distributed as dist
+
+        if device.type == "cuda":
+            if self.local_rank >= torch.cuda.device_count():
+                raise DeviceError(f"LOCAL_RANK {self.local_rank} but torch sees {torch.cuda.device_count()} GPU(s); "
+                                  "start at most one process per GPU.")
+            device = torch.device("cuda", self.local_rank)
+            torch.cuda.set_device(device)
+        backend = config.distributedBackend
+        if backend == "auto":
+            backend = "nccl" if device.type == "cuda" else "gloo"
+        if backend == "nccl" and device.type != "cuda":
+            raise TrainingError("distributedBackend 'nccl' needs CUDA GPUs; use 'gloo' (or 'auto') on the CPU.")
+        if not dist.is_initialized():
+            dist.init_process_group(backend=backend)  # env:// from torchrun
+            self.owns_group = True
+        self.backend = dist.get_backend()
+        return device
+
+    def broadcast(self, value: Any) -> Any:
+        """Return rank 0's ``value`` on every rank (any picklable object)."""
+        if not self.active:
+            return value
+        import torch.distributed as dist
+
+        box = [value if self.is_main else None]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def sum(self, values: list[float], device: torch.device) -> list[float]:
+        """Sum numbers over ranks."""
+        if not self.active:
+            return values
+        import torch.distributed as dist
+
+        tensor = torch.tensor(values, dtype=torch.float64, device=device)
+        dist.all_reduce(tensor)
+        return tensor.tolist()
+
+    def close(self) -> None:
+        """End the process group if `setup` started it (every rank)."""
+        if self.owns_group:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+            self.owns_group = False
 
 
 class _Trainer:
     """State of one training run (see `train`)."""
 
-    def __init__(self, config: TrainingConfig, data: TripletData, log: logging.Logger):
+    def __init__(self, config: TrainingConfig, data: TripletData, log: logging.Logger,
+                 dist: DistributedContext | None = None):
         self.config = config
         self.data = data
         self.log = log
-        self.device = select_device(config.device)
+        self.dist = dist or DistributedContext()
+        self.device = self.dist.setup(config, select_device(config.device))
         self.threads = configure_threads(config.numThreads)
         self.autocast = self.device.type == "cuda" and config.mixedPrecision
         torch.manual_seed(config.seed)
         self.model = config.model.apply(data.cutout_config.size).to(self.device)
+        # self.net is what the training step calls: the model itself, or its
+        # DDP wrapper (which averages gradients over ranks in backward).
+        self.net = self.model
+        if self.dist.active:
+            self._check_shards()
+            if self.device.type == "cuda":
+                # Batch statistics over the global batch, as one process
+                # would compute them (SyncBatchNorm needs a GPU).
+                self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
         self.optimizer = _make_optimizer(config, self.model.parameters())
         self.steps_per_epoch = max(1, math.ceil(data.n_train / config.batchSize))
         planned = config.epochs * self.steps_per_epoch
@@ -278,13 +444,36 @@ class _Trainer:
             "fixed": config.positiveWeight,
         }[config.classWeighting]
         self.loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, device=self.device))
-        self.validation = data.validation()
+        # Rank 0 alone validates; the others never read the validation split.
+        self.validation = data.validation() if self.dist.is_main else TripletBatch.concatenate([], data.shape)
         self.epoch = 0
         self.step = 0
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] = {"value": None, "epoch": None, "state": None}
         self.bad_epochs = 0
         self.stopped_early = False
+
+    def _check_shards(self) -> None:
+        """Refuse, on every rank alike, a split that cannot give each rank a
+        local batch per step.
+        """
+        c, world = self.config, self.dist.world_size
+        if c.distributedSharding == "batches":
+            if c.batchSize < 2 * world:
+                raise TrainingError(f"batchSize {c.batchSize} leaves fewer than 2 triplets per rank "
+                                    f"for {world} ranks.")
+            return
+        if c.batchSize % world:
+            raise TrainingError(f"batchSize {c.batchSize} is the global batch: it must be a multiple of the "
+                                f"{world} ranks (each draws batchSize / {world}).")
+        local = c.batchSize // world
+        rows = [self.data.shard_rows(r, world) for r in range(world)]
+        if min(rows) < local:
+            raise TrainingError(
+                f"{len(self.data.rows)} rb_triplets datasets split over {world} ranks leave a rank "
+                f"{min(rows)} training triplets, fewer than its batch of {local}; use fewer ranks or "
+                "distributedSharding='batches'."
+            )
 
     # -- checkpoints ---------------------------------------------------------
 
@@ -294,11 +483,11 @@ class _Trainer:
 
     def save_checkpoint(self) -> None:
         path = self.checkpoint_path
-        if path is None:
+        if path is None or not self.dist.is_main:
             return
         os.makedirs(self.config.checkpointDir, exist_ok=True)
         state = {
-            "fingerprint": self.config.fingerprint(),
+            "fingerprint": self.config.fingerprint(self.dist.world_size),
             "epoch": self.epoch,
             "step": self.step,
             "model": self.model.state_dict(),
@@ -316,19 +505,19 @@ class _Trainer:
         os.replace(tmp, path)  # a kill mid-write never leaves a truncated checkpoint
 
     def load_checkpoint(self) -> bool:
-        path = self.checkpoint_path
-        if path is None or not self.config.resume or not os.path.exists(path):
+        # Rank 0 reads the checkpoint and hands it (or its error) to every
+        # rank, so all resume from the same state, shared disk or not.
+        state, error = None, None
+        if self.dist.is_main:
+            try:
+                state = self._read_checkpoint()
+            except TrainingError as err:
+                error = str(err)
+        state, error = self.dist.broadcast((state, error))
+        if error:
+            raise TrainingError(error)
+        if state is None:
             return False
-        try:
-            # weights_only: tensors and plain containers only, never arbitrary pickles.
-            state = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as err:
-            raise TrainingError(f"cannot read checkpoint {path}: {str(err).splitlines()[0]}") from None
-        if state.get("fingerprint") != self.config.fingerprint():
-            raise TrainingError(
-                f"checkpoint {path} was written with different training settings; remove it or set "
-                "resume=False."
-            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -337,37 +526,92 @@ class _Trainer:
         self.best = {"value": state["best_value"], "epoch": state["best_epoch"], "state": state["best_state"]}
         self.bad_epochs = int(state["bad_epochs"])
         self.stopped_early = bool(state["stopped_early"])
-        self.log.info("Resumed from %s after epoch %d (step %d).", path, self.epoch, self.step)
+        self.log.info("Resumed from %s after epoch %d (step %d).", self.checkpoint_path, self.epoch, self.step)
         return True
+
+    def _read_checkpoint(self) -> dict[str, Any] | None:
+        path = self.checkpoint_path
+        if path is None or not self.config.resume or not os.path.exists(path):
+            return None
+        try:
+            # weights_only: tensors and plain containers only, never arbitrary pickles.
+            # On the CPU: load_state_dict copies to the model's and optimizer's device.
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise TrainingError(f"cannot read checkpoint {path}: {str(err).splitlines()[0]}") from None
+        if state.get("fingerprint") != self.config.fingerprint(self.dist.world_size):
+            raise TrainingError(
+                f"checkpoint {path} was written with different training settings; remove it or set "
+                "resume=False."
+            )
+        return state
 
     # -- loop ----------------------------------------------------------------
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array).to(self.device, non_blocking=True)
 
-    def run(self) -> None:
-        c = self.config
-        self.load_checkpoint()
-        show = c.progressBar and sys.stderr.isatty()
-        while self.epoch < c.epochs and not self.stopped_early and not self._out_of_steps():
-            seed = _epoch_seed(c.seed, self.epoch)
-            rng = np.random.default_rng(seed)
-            torch.manual_seed(seed)
-            generator = torch.Generator().manual_seed(seed)
-            self.model.train()
-            start = time.perf_counter()
-            losses, seen = [], 0
-            bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {self.epoch + 1}/{c.epochs}", disable=not show,
-                       leave=False, unit="step")
+    def _epoch_batches(self, seed: int) -> Iterator[tuple[TripletBatch, torch.Tensor, float]]:
+        """Yield (local batch, its augmented cutouts on the device, loss
+        scale) for every optimizer step of one epoch.
+
+        The loss scale makes DDP's average over ranks of
+        ``scale * mean(local loss)`` the mean loss over the global batch,
+        whatever the local batch sizes.
+        """
+        c, dist = self.config, self.dist
+        sharded = dist.active and c.distributedSharding == "datasets"
+        # Sharded ranks shuffle and augment their own triplets: a seed per rank.
+        seed = _epoch_seed(c.seed, self.epoch, dist.rank) if sharded else seed
+        rng = np.random.default_rng(seed)
+        generator = torch.Generator().manual_seed(seed)
+        if not dist.active:
+            for batch in self.data.batches(c.batchSize, rng, c.shuffleBufferRows):
+                x = self._tensor(batch.cutouts)
+                yield batch, (augment(x, generator) if c.augment else x), 1.0
+            return
+        if not sharded:
+            # The single-process batch and augmentation, then this rank's slice of it.
             for batch in self.data.batches(c.batchSize, rng, c.shuffleBufferRows):
                 x = self._tensor(batch.cutouts)
                 if c.augment:
                     x = augment(x, generator)
+                rows = np.array_split(np.arange(len(batch)), dist.world_size)[dist.rank]
+                index = torch.from_numpy(rows).to(self.device)
+                yield batch.take(rows), x[index], len(rows) * dist.world_size / len(batch)
+            return
+        # Every rank takes the same number of full local batches per epoch, so
+        # no rank waits on a gradient all-reduce the others never start:
+        # a rank whose shard runs out starts it again, freshly shuffled.
+        local, done = c.batchSize // dist.world_size, 0
+        while done < self.steps_per_epoch:
+            for batch in self.data.batches(local, rng, c.shuffleBufferRows):
+                if len(batch) < local:
+                    continue  # the partial last batch: the shard starts over instead
+                x = self._tensor(batch.cutouts)
+                yield batch, (augment(x, generator) if c.augment else x), 1.0
+                done += 1
+                if done == self.steps_per_epoch:
+                    return
+
+    def run(self) -> None:
+        c = self.config
+        self.load_checkpoint()
+        show = c.progressBar and sys.stderr.isatty() and self.dist.is_main
+        while self.epoch < c.epochs and not self.stopped_early and not self._out_of_steps():
+            seed = _epoch_seed(c.seed, self.epoch)
+            torch.manual_seed(seed)
+            self.net.train()
+            start = time.perf_counter()
+            losses, seen = [], 0
+            bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {self.epoch + 1}/{c.epochs}", disable=not show,
+                       leave=False, unit="step")
+            for batch, x, scale in self._epoch_batches(seed):
                 y = self._tensor(batch.labels)
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                    loss = self.loss_fn(self.model(x).float(), y)
+                    loss = self.loss_fn(self.net(x).float(), y)
                 self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss * scale if scale != 1.0 else loss).backward()
                 self.optimizer.step()
                 self.scheduler.step()
                 self.step += 1
@@ -380,11 +624,17 @@ class _Trainer:
             bar.close()
             elapsed = time.perf_counter() - start
             self.epoch += 1
-            record = {"epoch": self.epoch, "step": self.step, "trainLoss": sum(losses) / max(seen, 1),
+            loss_sum, seen = self.dist.sum([sum(losses), float(seen)], self.device)
+            record = {"epoch": self.epoch, "step": self.step, "trainLoss": loss_sum / max(seen, 1),
                       "seconds": elapsed, "samplesPerSecond": seen / elapsed if elapsed > 0 else None}
-            record.update(self.evaluate())
+            if self.dist.active:
+                record["worldSize"] = self.dist.world_size
+            if self.dist.is_main:
+                record.update(self.evaluate())
+                self._track_best(record)
+            # Every rank keeps rank 0's record and stops when it stops.
+            record, self.stopped_early = self.dist.broadcast((record, self.stopped_early))
             self.history.append(record)
-            self._track_best(record)
             self.log.info(
                 "Epoch %d/%d: train loss %.4f, validation loss %s, AUC %s, AP %s (%.1f s, %.0f triplets/s).",
                 self.epoch, c.epochs, record["trainLoss"], _fmt(record["validationLoss"]),
@@ -392,6 +642,7 @@ class _Trainer:
                 record["samplesPerSecond"] or 0.0,
             )
             self.save_checkpoint()
+        # Only rank 0 tracks the best weights, and only its model is packaged.
         if c.restoreBest and self.best["state"] is not None:
             self.model.load_state_dict(self.best["state"])
 
@@ -499,8 +750,17 @@ def train(
     *,
     provenance: dict[str, Any] | None = None,
     log: logging.Logger | None = None,
+    distributed: DistributedContext | None = None,
 ) -> ModelPackage:
     """Train a model and package it.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) the processes train one model
+    with DistributedDataParallel: the process group is started here unless
+    the caller started it (and then ended here on every rank), each rank
+    trains on its share of the triplets (``config.distributedSharding``),
+    and rank 0 alone validates, calibrates, chooses the threshold and
+    writes checkpoints.  Every rank returns rank 0's package; writing it
+    is the caller's business, on rank 0 only.
 
     Parameters
     ----------
@@ -513,6 +773,9 @@ def train(
         (input collections, tract...).
     log : `logging.Logger`, optional
         Logger for progress lines.
+    distributed : `DistributedContext`, optional
+        This process's place in a distributed run; default: read from the
+        environment torchrun sets (`DistributedContext.from_environment`).
 
     Returns
     -------
@@ -528,17 +791,34 @@ def train(
         Raised if the requested device is not available.
     """
     log = log or logging.getLogger(__name__)
-    started = time.perf_counter()
-    trainer = _Trainer(config, data, log)
-    log.info(
-        "Training %s (%d parameters) on %s (%d threads, mixed precision %s): %d training triplets (%d real), %d validation "
-        "(%d real), %d steps planned.",
-        config.model.name, sum(p.numel() for p in trainer.model.parameters()), trainer.device, trainer.threads,
-        "on" if trainer.autocast else "off",
-        data.n_train, data.counts["train"]["real"], data.n_validation, data.counts["validation"]["real"],
-        trainer.total_steps,
-    )
-    trainer.run()
+    dist = distributed or DistributedContext.from_environment()
+    try:
+        started = time.perf_counter()
+        trainer = _Trainer(config, data, log, dist)
+        log.info(
+            "Training %s (%d parameters) on %s (%d threads, mixed precision %s): %d training triplets (%d real), "
+            "%d validation (%d real), %d steps planned.",
+            config.model.name, sum(p.numel() for p in trainer.model.parameters()), trainer.device,
+            trainer.threads, "on" if trainer.autocast else "off",
+            data.n_train, data.counts["train"]["real"], data.n_validation, data.counts["validation"]["real"],
+            trainer.total_steps,
+        )
+        if dist.active:
+            log.info("Distributed: rank %d of %d (%s backend), sharding by %s: %s.", dist.rank, dist.world_size,
+                     dist.backend, config.distributedSharding,
+                     f"{data.shard_rows(dist.rank, dist.world_size)} training triplets in "
+                     f"{len(data.shard_indices)} datasets on this rank"
+                     if config.distributedSharding == "datasets" else "every rank reads every dataset")
+        trainer.run()
+        package = _package(config, data, trainer, log, provenance, started) if dist.is_main else None
+        return dist.broadcast(package)
+    finally:
+        dist.close()
+
+
+def _package(config: TrainingConfig, data: TripletData, trainer: _Trainer, log: logging.Logger,
+             provenance: dict[str, Any] | None, started: float) -> ModelPackage:
+    """Validate, calibrate, choose the threshold and package (rank 0)."""
     val = trainer.validation
     validation_metrics: dict[str, Any] = {"n": len(val), "n_real": int(val.labels.sum())}
     threshold, rule = 0.5, "default 0.5"
@@ -573,12 +853,19 @@ def train(
         "threads": trainer.threads,
         "mixedPrecision": trainer.autocast,
         "seconds": time.perf_counter() - started,
-        "configFingerprint": config.fingerprint(),
+        "configFingerprint": config.fingerprint(trainer.dist.world_size),
         "config": {k: v for k, v in _jsonable(config.toDict()).items() if k != "model"},
         "history": trainer.history,
     }
+    model = trainer.model.cpu()
+    if trainer.dist.active:
+        training["distributed"] = {"worldSize": trainer.dist.world_size, "backend": trainer.dist.backend,
+                                   "sharding": config.distributedSharding}
+        # A plain copy of the weights: no SyncBatchNorm in the package.
+        model = config.model.apply(data.cutout_config.size)
+        model.load_state_dict(trainer.model.cpu().state_dict())
     package = ModelPackage.from_model(
-        trainer.model.cpu(),
+        model,
         architecture=config.model.name,
         model_config=_jsonable(config.model.active.toDict()),
         cutout_config=data.cutout_config,

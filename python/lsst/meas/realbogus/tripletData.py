@@ -123,6 +123,11 @@ class TripletData:
         epochs need no I/O; 0 re-reads every epoch.
     log : `logging.Logger`, optional
         Logger.
+    shard : `tuple` [`int`, `int`], optional
+        ``(rank, world_size)`` of a distributed run: `batches` then reads
+        only the datasets whose index modulo ``world_size`` is ``rank``
+        (and only those are cached).  The scan, the counts and
+        `validation` still cover every dataset.  Default: no sharding.
 
     Raises
     ------
@@ -140,6 +145,7 @@ class TripletData:
         seed: int,
         cache_megabytes: float = 2048.0,
         log: logging.Logger | None = None,
+        shard: tuple[int, int] | None = None,
     ):
         if not handles:
             raise TripletDataError("no rb_triplets datasets to train on (check the collections and tract).")
@@ -151,6 +157,11 @@ class TripletData:
         self._cache: dict[int, TripletBatch] = {}
         self._cached_bytes = 0
         self.log = log or logging.getLogger(__name__)
+        if shard is not None:
+            rank, world_size = shard
+            if not 0 <= rank < world_size:
+                raise ValueError(f"shard rank {rank} is outside 0..{world_size - 1}.")
+        self._shard = shard
         self._scan()
 
     def _scan(self) -> None:
@@ -202,6 +213,20 @@ class TripletData:
             )
 
     @property
+    def shard_indices(self) -> list[int]:
+        """Indices of the datasets `batches` reads (all without a shard)."""
+        if self._shard is None:
+            return list(range(len(self._handles)))
+        rank, world_size = self._shard
+        return [i for i in range(len(self._handles)) if i % world_size == rank]
+
+    def shard_rows(self, rank: int, world_size: int) -> int:
+        """Training rows of the datasets of shard ``rank`` of
+        ``world_size`` (known after the scan, without reading pixels).
+        """
+        return sum(self.rows[i] for i in range(rank, len(self._handles), world_size))
+
+    @property
     def shape(self) -> tuple[int, int, int]:
         """Shape (3, S, S) of one cutout."""
         size = self.cutout_config.size
@@ -231,6 +256,8 @@ class TripletData:
 
     def _remember(self, index: int, train: TripletBatch) -> None:
         """Cache a dataset's training rows if the budget allows."""
+        if self._shard is not None and index % self._shard[1] != self._shard[0]:
+            return  # another rank trains on it
         if index not in self._cache and self._cached_bytes + train.cutouts.nbytes <= self._cache_bytes:
             self._cache[index] = train
             self._cached_bytes += train.cutouts.nbytes
@@ -254,7 +281,8 @@ class TripletData:
 
         Datasets are visited in a random order and their rows shuffled
         through a buffer of at least ``buffer_rows`` rows; with a buffer
-        as large as the data the shuffle is complete.
+        as large as the data the shuffle is complete.  With a ``shard``,
+        only the shard's datasets are visited.
 
         Parameters
         ----------
@@ -273,7 +301,12 @@ class TripletData:
         pending: list[TripletBatch] = []
         pending_rows = 0
         carry = None
-        for index in rng.permutation(len(self._handles)):
+        if self._shard is None:
+            order = rng.permutation(len(self._handles))
+        else:
+            shard = np.asarray(self.shard_indices, dtype=np.int64)
+            order = shard[rng.permutation(len(shard))]
+        for index in order:
             if self.rows[index] == 0:
                 continue
             pending.append(self._train_rows(int(index)))
