@@ -154,7 +154,7 @@ class ComputeReliabilityConfig(
         dtype=str,
         default=None,
         optional=True,
-        allowed=dict(CutoutConfig.normalization.allowed),
+        allowed={k: v for k, v in CutoutConfig.normalization.allowed.items() if k is not None},
         doc="Refuse a model package whose cutout normalization differs (None: accept the package's).",
     )
 
