@@ -55,10 +55,8 @@ def nanmedian_rows(values: np.ndarray) -> np.ndarray:
     out = np.empty(len(flat), dtype=values.dtype)
     has_nan = np.isnan(flat).any(axis=1)
     clean = ~has_nan
-    if clean.all():
-        out[:] = np.median(flat, axis=1)
-    elif clean.any():
-        out[clean] = np.median(flat[clean], axis=1)
+    if clean.any():
+        out[clean] = _median_rows(flat if clean.all() else flat[clean])
     if has_nan.any():
         # NaN sorts last, so the k non-NaN values of a row are its first k.
         rows = np.sort(flat[has_nan], axis=1)
@@ -70,13 +68,26 @@ def nanmedian_rows(values: np.ndarray) -> np.ndarray:
     return out.reshape(values.shape[:-1])
 
 
+def _median_rows(rows: np.ndarray) -> np.ndarray:
+    """Median of each row of a NaN-free 2-d array, as `numpy.median` computes
+    it (the mean of the two middle values for an even count), without its
+    NaN check and copy.
+    """
+    k = rows.shape[1]
+    middle = k // 2
+    if k % 2:
+        return np.partition(rows, middle, axis=1)[:, middle]
+    part = np.partition(rows, (middle - 1, middle), axis=1)
+    return (part[:, middle - 1] + part[:, middle]) / 2
+
+
 def gather_windows(image: np.ndarray, y0: np.ndarray, x0: np.ndarray, size: int) -> np.ndarray:
     """Copy square windows that lie wholly on an image.
 
     Parameters
     ----------
-    image : `numpy.ndarray`, (H, W)
-        Parent image.
+    image : `numpy.ndarray`, (H, W, ...)
+        Parent image; trailing axes are carried along.
     y0, x0 : `numpy.ndarray` of `int`, (N,)
         Row and column of each window's first pixel; every window must lie
         on the image (callers handle the others).
@@ -85,9 +96,13 @@ def gather_windows(image: np.ndarray, y0: np.ndarray, x0: np.ndarray, size: int)
 
     Returns
     -------
-    windows : `numpy.ndarray`, (N, S, S)
+    windows : `numpy.ndarray`, (N, S, S, ...)
         Copies, in the image's dtype.
     """
     # A strided view of every window; indexing it copies whole rows of S
     # pixels instead of gathering S*S scattered elements.
-    return sliding_window_view(image, (size, size))[y0, x0]
+    view = sliding_window_view(image, (size, size), axis=(0, 1))  # (H', W', ..., S, S)
+    windows = view[y0, x0]
+    if image.ndim > 2:
+        windows = np.moveaxis(windows, (-2, -1), (1, 2))
+    return np.ascontiguousarray(windows)

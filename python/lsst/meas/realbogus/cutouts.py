@@ -61,6 +61,8 @@ import numpy as np
 
 import lsst.pex.config as pexConfig
 
+from .arrayKernels import gather_windows, nanmedian_rows
+
 CHANNELS = ("template", "science", "difference")
 """Channel order of every triplet, fixed: index 0 is the template, 1 the
 science image, 2 the difference image (as Rubin's production model,
@@ -120,8 +122,9 @@ def extract_stamps(
 
     Parameters
     ----------
-    image : `numpy.ndarray`, (H, W)
-        Parent image.
+    image : `numpy.ndarray`, (H, W, ...)
+        Parent image; trailing axes (e.g. the bytes of a packed mask) are
+        carried along.
     x, y : `numpy.ndarray`, (N,)
         Source positions in parent pixel coordinates.
     size : `int`
@@ -131,7 +134,7 @@ def extract_stamps(
 
     Returns
     -------
-    stamps : `numpy.ndarray`, (N, S, S)
+    stamps : `numpy.ndarray`, (N, S, S, ...)
         The stamps, in the image's dtype (promoted to float if ``fill`` is
         NaN and the image is integral).
     off_image : `numpy.ndarray` of `bool`, (N,)
@@ -144,20 +147,25 @@ def extract_stamps(
     y = np.atleast_1d(np.asarray(y, dtype=float))
     if x.shape != y.shape or x.ndim != 1:
         raise ValueError(f"x and y must be 1-d arrays of one length; got shapes {x.shape} and {y.shape}.")
-    height, width = image.shape
+    height, width = image.shape[:2]
     x0, y0 = stamp_origin(x, y, size)
-    offsets = np.arange(size)
-    rows = y0[:, None] + offsets[None, :]  # (N, S)
-    cols = x0[:, None] + offsets[None, :]
-    row_ok = (rows >= 0) & (rows < height)
-    col_ok = (cols >= 0) & (cols < width)
-    stamps = image[np.clip(rows, 0, height - 1)[:, :, None], np.clip(cols, 0, width - 1)[:, None, :]]
-    valid = row_ok[:, :, None] & col_ok[:, None, :]
-    off_image = ~valid.all(axis=(1, 2))
+    off_image = (x0 < 0) | (y0 < 0) | (x0 + size > width) | (y0 + size > height)
+    dtype = image.dtype
+    if off_image.any() and np.isnan(fill) and not np.issubdtype(dtype, np.floating):
+        dtype = np.dtype(np.float32)
+    stamps = np.empty((len(x), size, size, *image.shape[2:]), dtype=dtype)
+    on = ~off_image
+    if on.any():
+        stamps[on] = gather_windows(image, y0[on], x0[on], size)
     if off_image.any():
-        if np.isnan(fill) and not np.issubdtype(stamps.dtype, np.floating):
-            stamps = stamps.astype(np.float32)
-        stamps = np.where(valid, stamps, np.asarray(fill, dtype=stamps.dtype))
+        # Stamps overlapping an edge: clip the indices, then fill what is off.
+        offsets = np.arange(size)
+        rows = y0[off_image, None] + offsets[None, :]  # (M, S)
+        cols = x0[off_image, None] + offsets[None, :]
+        valid = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]
+        valid = valid.reshape(valid.shape + (1,) * (image.ndim - 2))
+        part = image[np.clip(rows, 0, height - 1)[:, :, None], np.clip(cols, 0, width - 1)[:, None, :]]
+        stamps[off_image] = np.where(valid, part, np.asarray(fill, dtype=dtype))
     return stamps, off_image
 
 
@@ -274,6 +282,12 @@ class ImagePlanes:
         Pixels to treat as missing (e.g. NO_DATA).
     x0, y0 : `int`
         Parent coordinates of pixel ``[0, 0]``.
+    mask : `numpy.ndarray` of unsigned `int`, (H, W, B), or `None`
+        A packed bit mask (as `lsst.images.Mask.array`); pixels where
+        ``mask & maskBits`` is nonzero are missing too. Tested only inside
+        the stamps, which is much cheaper than unpacking whole planes.
+    maskBits : `numpy.ndarray`, (B,), or `None`
+        The bits of ``mask`` that mean missing.
     """
 
     image: np.ndarray
@@ -281,6 +295,8 @@ class ImagePlanes:
     bad: np.ndarray | None = None
     x0: int = 0
     y0: int = 0
+    mask: np.ndarray | None = None
+    maskBits: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -338,21 +354,21 @@ def planes_from_image(image: Any, bad_mask_planes: Sequence[str] = ("NO_DATA",))
     planes : `ImagePlanes`
     """
     pixels = image.image
-    bad = None
+    packed = bits = None
     mask = getattr(image, "mask", None)
     if mask is not None and bad_mask_planes:
-        names = set(mask.schema.names)
-        for name in bad_mask_planes:
-            if name in names:
-                plane = np.asarray(mask.get(name), dtype=bool)
-                bad = plane if bad is None else (bad | plane)
+        present = [name for name in bad_mask_planes if name in set(mask.schema.names)]
+        if present:
+            packed = np.asarray(mask.array)
+            bits = mask.schema.bitmask(*present)
     variance = getattr(image, "variance", None)
     return ImagePlanes(
         image=np.asarray(pixels.array),
         variance=None if variance is None else np.asarray(variance.array),
-        bad=bad,
         x0=int(pixels.bbox.x.start),
         y0=int(pixels.bbox.y.start),
+        mask=packed,
+        maskBits=bits,
     )
 
 
@@ -412,12 +428,14 @@ def extract_triplets(
     noise = np.ones((n, len(CHANNELS)), dtype=np.float32)
     edge = np.zeros(n, dtype=bool)
     missing = np.zeros((n, len(CHANNELS), size, size), dtype=bool)
-    inside = np.ones((n, len(CHANNELS), size, size), dtype=bool)
+    inside = None  # (N, 3, S, S) on-image pixels, made only if a stamp crosses an edge
     for c, p in enumerate(planes):
         px, py = x - p.x0, y - p.y0
         stamps, off = extract_stamps(np.asarray(p.image, dtype=np.float32), px, py, size, fill=np.nan)
         if off.any():
             edge |= off
+            if inside is None:
+                inside = np.ones((n, len(CHANNELS), size, size), dtype=bool)
             inside[:, c] = _inside_image(p.shape, px, py, size)
         # Off-image pixels are NaN from extract_stamps; NaN/inf pixels in the
         # image are missing too.
@@ -425,26 +443,38 @@ def extract_triplets(
         if p.bad is not None:
             bad, _ = extract_stamps(p.bad, px, py, size, fill=True)
             channel_missing |= bad
+        if p.mask is not None and p.maskBits is not None:
+            packed, _ = extract_stamps(p.mask, px, py, size, fill=0)
+            packed = packed.reshape(n, size, size, -1)
+            # One byte at a time: NumPy reduces a short last axis slowly.
+            for byte in np.flatnonzero(p.maskBits):
+                channel_missing |= (packed[..., byte] & p.maskBits[byte]) != 0
         if use_snr:
             if p.variance is None:
                 raise ValueError(f"normalization {config.normalization!r} needs the {CHANNELS[c]} variance.")
             var, _ = extract_stamps(np.asarray(p.variance, dtype=np.float32), px, py, size, fill=np.nan)
-            var = np.where(channel_missing | ~np.isfinite(var) | (var <= 0), np.nan, var)
+            with np.errstate(invalid="ignore"):
+                unusable_var = ~(var > 0)  # also NaN
+            unusable_var |= channel_missing
+            unusable_var |= np.isinf(var)
+            np.copyto(var, np.nan, where=unusable_var)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-missing cutouts give NaN
-                noise[:, c] = np.sqrt(np.nanmedian(var.reshape(n, -1), axis=1))
+                noise[:, c] = np.sqrt(nanmedian_rows(var.reshape(n, -1)))
         raw[:, c] = stamps
         missing[:, c] = channel_missing
     cutouts = _normalize(raw, missing, noise, config)
     # A channel without a usable noise estimate or norm is filled whole.
     unusable = ~(np.isfinite(cutouts) | missing).all(axis=(2, 3))
     missing |= unusable[:, :, None, None]
-    cutouts[missing] = config.fillValue
+    np.copyto(cutouts, np.float32(config.fillValue), where=missing)
+    missing_on_image = missing if inside is None else (missing & inside)
+    pixels = missing[0].size
     return Triplets(
         cutouts=cutouts,
         edge=edge,
-        noData=(missing & inside).reshape(n, -1).any(axis=1),
-        noDataFraction=missing.reshape(n, -1).mean(axis=1, dtype=np.float64).astype(np.float32),
+        noData=missing_on_image.reshape(n, -1).any(axis=1),
+        noDataFraction=(np.count_nonzero(missing.reshape(n, -1), axis=1) / pixels).astype(np.float32),
     )
 
 
@@ -466,10 +496,11 @@ def _normalize(raw: np.ndarray, missing: np.ndarray, noise: np.ndarray, config: 
     n = len(raw)
     if config.normalization == "none":
         return raw.copy()
-    work = np.where(missing, np.nan, raw)
+    work = raw.copy()
+    np.copyto(work, np.nan, where=missing)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-missing channels give NaN
-        centre = np.nanmedian(work.reshape(n, raw.shape[1], -1), axis=2)[:, :, None, None]
+        centre = nanmedian_rows(work.reshape(n, raw.shape[1], -1))[:, :, None, None]
         work -= centre
         if config.normalization == "l2":
             scale = np.sqrt(np.nansum(work * work, axis=(2, 3)))[:, :, None, None]
