@@ -179,9 +179,17 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
         if self.config.numThreads == 0:
             # pipetask limits each quantum to --cores-per-quantum threads; use them.
             configure_threads(butlerQC.resources.num_cores)
+        # Read and write times go to the metadata beside run()'s own, so that a
+        # quantum's wall time can be split into I/O, cutouts and model.
+        t0 = time.perf_counter()
         inputs = butlerQC.get(inputRefs)
+        t1 = time.perf_counter()
         outputs = self.run(**inputs)
+        t2 = time.perf_counter()
         butlerQC.put(outputs, outputRefs)
+        self.metadata["readSeconds"] = t1 - t0
+        self.metadata["runSeconds"] = t2 - t1
+        self.metadata["writeSeconds"] = time.perf_counter() - t2
 
     def run(
         self,
