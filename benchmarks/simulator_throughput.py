@@ -55,14 +55,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import os
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from _benchutil import JsonLineWriter, package_versions, use_checkout
+from _benchutil import JsonLineWriter, load_average, package_versions, use_checkout
 
 _LOG = logging.getLogger("simulator_throughput")
 
@@ -146,13 +145,6 @@ def build_config(preset: str, visits_per_tract: int | None, seed: int | None):
     return config
 
 
-def _load_average() -> list[float]:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return []
-
-
 def time_simulation(config, jobs: int, tmpdir: str | None) -> Measurement:
     """Simulate into a temporary repository and time ``Simulator.run``.
 
@@ -173,7 +165,7 @@ def time_simulation(config, jobs: int, tmpdir: str | None) -> Measurement:
 
     simulator = Simulator(config)
     with tempfile.TemporaryDirectory(prefix=f"rb-throughput-j{jobs}-", dir=tmpdir) as tmp:
-        load = _load_average()
+        load = load_average()
         start = time.perf_counter()
         summary = simulator.run(str(Path(tmp) / "repo"), jobs=jobs, progress=False)
         seconds = time.perf_counter() - start
