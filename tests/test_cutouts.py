@@ -81,6 +81,17 @@ class ExtractStampsTestCase(lsst.utils.tests.TestCase):
         stamps, off = extract_stamps(self.image, 10.0, 10.0, 9)
         self.assertEqual(stamps.shape, (1, 9, 9))
 
+    def test_non_finite_and_huge_positions(self):
+        """NaN, infinite and absurdly large positions are off the image, not
+        wrapped around by the integer conversion.
+        """
+        x = np.array([np.nan, np.inf, -np.inf, 1e300, -1e300, 2.0**63, 15.0])
+        y = np.array([10.0, 10.0, 10.0, 10.0, 10.0, 10.0, np.nan])
+        with np.errstate(invalid="raise", over="raise"):
+            stamps, off = extract_stamps(self.image, x, y, 5, fill=-1.0)
+        self.assertTrue(off.all())
+        np.testing.assert_array_equal(stamps, -1.0)
+
     def test_bad_arguments(self):
         with self.assertRaisesRegex(ValueError, "stamp size"):
             extract_stamps(self.image, [1.0], [1.0], 0)
