@@ -51,11 +51,12 @@ def rows(lines: list[dict]) -> Iterator[tuple[str, str, str]]:
     for d in lines:
         f = d["figure"]
         if f == "cutout_speedup":
-            yield (f"cutouts, {d['sources']} sources: vectorized / per-source loop",
+            yield (f"cutouts, {d['sources']} sources: vectorized ({d['threads']}t) / per-source loop",
                    f"{d['value']:.1f}x (identical: {d['identical']})",
                    ">= 20x at 212" if d["sources"] == 212 else "")
         elif f == "cutout_throughput":
-            yield (f"cutouts, {d['sources']} sources, {d['method']}", f"{d['value']:,.0f} triplets/s", "")
+            yield (f"cutouts, {d['sources']} sources, {d['method']} ({d['threads']}t)",
+                   f"{d['value']:,.0f} triplets/s", "")
         elif f == "machine_peak":
             where = d["device"] + (f", {d['threads']} thread(s)" if d.get("threads") else "")
             yield (f"peak {d['kind']} ({where})", f"{d['value']:.0f} GFLOP/s", d.get("assumption", ""))

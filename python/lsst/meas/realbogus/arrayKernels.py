@@ -70,15 +70,18 @@ def nanmedian_rows(values: np.ndarray) -> np.ndarray:
 
 def _median_rows(rows: np.ndarray) -> np.ndarray:
     """Median of each row of a NaN-free 2-d array, as `numpy.median` computes
-    it (the mean of the two middle values for an even count), without its
-    NaN check and copy.
+    it (the mean of the two middle values for an even count).
+
+    A full sort rather than `numpy.partition`: introselect slows down ~5x
+    on rows with many equal values (variance planes have them), a sort
+    does not, and costs about the same as a partition otherwise.
     """
     k = rows.shape[1]
     middle = k // 2
+    ordered = np.sort(rows, axis=1)
     if k % 2:
-        return np.partition(rows, middle, axis=1)[:, middle]
-    part = np.partition(rows, (middle - 1, middle), axis=1)
-    return (part[:, middle - 1] + part[:, middle]) / 2
+        return ordered[:, middle]
+    return (ordered[:, middle - 1] + ordered[:, middle]) / 2
 
 
 def gather_windows(image: np.ndarray, y0: np.ndarray, x0: np.ndarray, size: int) -> np.ndarray:

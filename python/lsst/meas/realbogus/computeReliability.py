@@ -241,6 +241,7 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
             np.asarray(diaSources[c.yColumn], dtype=float),
             cutout_config,
             max_wcs_offset=c.maxWcsOffset,
+            threads=threads,
         )
         t2 = time.perf_counter()
         scores = score_triplets(

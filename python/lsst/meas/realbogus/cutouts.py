@@ -52,6 +52,7 @@ __all__ = [
     "stamp_origin",
 ]
 
+import concurrent.futures
 import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
@@ -377,6 +378,7 @@ def extract_triplets(
     x: np.ndarray,
     y: np.ndarray,
     config: CutoutConfig,
+    threads: int = 1,
 ) -> Triplets:
     """Cut and normalize template/science/difference triplets.
 
@@ -388,6 +390,9 @@ def extract_triplets(
         Source positions in parent pixel coordinates.
     config : `CutoutConfig`
         Size and normalization.
+    threads : `int`, optional
+        Threads to cut the channels with (at most 3); the result does not
+        depend on it.
 
     Returns
     -------
@@ -416,7 +421,6 @@ def extract_triplets(
     y = np.atleast_1d(np.asarray(y, dtype=float))
     size = int(config.size)
     n = len(x)
-    use_snr = config.normalization in ("snr", "snrAsinh")
     if n == 0:
         return Triplets(
             cutouts=np.zeros((0, len(CHANNELS), size, size), dtype=np.float32),
@@ -424,51 +428,28 @@ def extract_triplets(
             noData=np.zeros(0, dtype=bool),
             noDataFraction=np.zeros(0, dtype=np.float32),
         )
-    raw = np.empty((n, len(CHANNELS), size, size), dtype=np.float32)
-    noise = np.ones((n, len(CHANNELS)), dtype=np.float32)
+    cutouts = np.empty((n, len(CHANNELS), size, size), dtype=np.float32)
+    missing = np.empty((n, len(CHANNELS), size, size), dtype=bool)
+
+    def channel(c: int) -> tuple[np.ndarray, np.ndarray | None]:
+        return _cut_channel(planes[c], CHANNELS[c], x, y, config, cutouts[:, c], missing[:, c])
+
+    # The channels are independent and NumPy releases the GIL in the heavy
+    # calls (copies, partitions, ufuncs), so threads overlap them.
+    workers = min(max(int(threads), 1), len(CHANNELS))
+    if workers > 1:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(channel, range(len(CHANNELS))))
+    else:
+        results = [channel(c) for c in range(len(CHANNELS))]
     edge = np.zeros(n, dtype=bool)
-    missing = np.zeros((n, len(CHANNELS), size, size), dtype=bool)
-    inside = None  # (N, 3, S, S) on-image pixels, made only if a stamp crosses an edge
-    for c, p in enumerate(planes):
-        px, py = x - p.x0, y - p.y0
-        stamps, off = extract_stamps(np.asarray(p.image, dtype=np.float32), px, py, size, fill=np.nan)
-        if off.any():
-            edge |= off
-            if inside is None:
-                inside = np.ones((n, len(CHANNELS), size, size), dtype=bool)
-            inside[:, c] = _inside_image(p.shape, px, py, size)
-        # Off-image pixels are NaN from extract_stamps; NaN/inf pixels in the
-        # image are missing too.
-        channel_missing = ~np.isfinite(stamps)
-        if p.bad is not None:
-            bad, _ = extract_stamps(p.bad, px, py, size, fill=True)
-            channel_missing |= bad
-        if p.mask is not None and p.maskBits is not None:
-            packed, _ = extract_stamps(p.mask, px, py, size, fill=0)
-            packed = packed.reshape(n, size, size, -1)
-            # One byte at a time: NumPy reduces a short last axis slowly.
-            for byte in np.flatnonzero(p.maskBits):
-                channel_missing |= (packed[..., byte] & p.maskBits[byte]) != 0
-        if use_snr:
-            if p.variance is None:
-                raise ValueError(f"normalization {config.normalization!r} needs the {CHANNELS[c]} variance.")
-            var, _ = extract_stamps(np.asarray(p.variance, dtype=np.float32), px, py, size, fill=np.nan)
-            with np.errstate(invalid="ignore"):
-                unusable_var = ~(var > 0)  # also NaN
-            unusable_var |= channel_missing
-            unusable_var |= np.isinf(var)
-            np.copyto(var, np.nan, where=unusable_var)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-missing cutouts give NaN
-                noise[:, c] = np.sqrt(nanmedian_rows(var.reshape(n, -1)))
-        raw[:, c] = stamps
-        missing[:, c] = channel_missing
-    cutouts = _normalize(raw, missing, noise, config)
-    # A channel without a usable noise estimate or norm is filled whole.
-    unusable = ~(np.isfinite(cutouts) | missing).all(axis=(2, 3))
-    missing |= unusable[:, :, None, None]
-    np.copyto(cutouts, np.float32(config.fillValue), where=missing)
-    missing_on_image = missing if inside is None else (missing & inside)
+    missing_on_image = missing
+    for c, (off, inside) in enumerate(results):
+        edge |= off
+        if inside is not None:
+            if missing_on_image is missing:
+                missing_on_image = missing.copy()
+            missing_on_image[:, c] &= inside
     pixels = missing[0].size
     return Triplets(
         cutouts=cutouts,
@@ -476,6 +457,59 @@ def extract_triplets(
         noData=missing_on_image.reshape(n, -1).any(axis=1),
         noDataFraction=(np.count_nonzero(missing.reshape(n, -1), axis=1) / pixels).astype(np.float32),
     )
+
+
+def _cut_channel(
+    p: ImagePlanes,
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    config: CutoutConfig,
+    out: np.ndarray,
+    missing: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Cut and normalize one channel of every triplet.
+
+    Writes the normalized (N, S, S) stamps into ``out`` and their missing
+    pixels into ``missing``; returns the per-source off-image flags and,
+    if any stamp crosses an edge, the (N, S, S) on-image pixel mask.
+    """
+    size = int(config.size)
+    n = len(x)
+    px, py = x - p.x0, y - p.y0
+    stamps, off = extract_stamps(np.asarray(p.image, dtype=np.float32), px, py, size, fill=np.nan)
+    inside = _inside_image(p.shape, px, py, size) if off.any() else None
+    # Off-image pixels are NaN from extract_stamps; NaN/inf pixels in the
+    # image are missing too.
+    np.logical_not(np.isfinite(stamps), out=missing)
+    if p.bad is not None:
+        bad, _ = extract_stamps(p.bad, px, py, size, fill=True)
+        missing |= bad
+    if p.mask is not None and p.maskBits is not None:
+        packed, _ = extract_stamps(p.mask, px, py, size, fill=0)
+        packed = packed.reshape(n, size, size, -1)
+        # One byte at a time: NumPy reduces a short last axis slowly.
+        for byte in np.flatnonzero(p.maskBits):
+            missing |= (packed[..., byte] & p.maskBits[byte]) != 0
+    noise = np.ones(n, dtype=np.float32)
+    if config.normalization in ("snr", "snrAsinh"):
+        if p.variance is None:
+            raise ValueError(f"normalization {config.normalization!r} needs the {name} variance.")
+        var, _ = extract_stamps(np.asarray(p.variance, dtype=np.float32), px, py, size, fill=np.nan)
+        with np.errstate(invalid="ignore"):
+            unusable_var = ~(var > 0)  # also NaN
+        unusable_var |= missing
+        unusable_var |= np.isinf(var)
+        np.copyto(var, np.nan, where=unusable_var)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-missing cutouts give NaN
+            noise = np.sqrt(nanmedian_rows(var.reshape(n, -1)))
+    out[...] = _normalize(stamps, missing, noise, config)
+    # A channel without a usable noise estimate or norm is filled whole.
+    unusable = ~(np.isfinite(out) | missing).all(axis=(1, 2))
+    missing |= unusable[:, None, None]
+    np.copyto(out, np.float32(config.fillValue), where=missing)
+    return off, inside
 
 
 def _inside_image(shape: tuple[int, int], x: np.ndarray, y: np.ndarray, size: int) -> np.ndarray:
@@ -490,8 +524,8 @@ def _inside_image(shape: tuple[int, int], x: np.ndarray, y: np.ndarray, size: in
 
 
 def _normalize(raw: np.ndarray, missing: np.ndarray, noise: np.ndarray, config: CutoutConfig) -> np.ndarray:
-    """Normalize (N, 3, S, S) cutouts per source and channel, ignoring
-    missing pixels; returns float32 with NaN where a channel is unusable.
+    """Normalize (N, S, S) stamps of one channel per source, ignoring
+    missing pixels; returns float32 with NaN where a stamp is unusable.
     """
     n = len(raw)
     if config.normalization == "none":
@@ -499,14 +533,14 @@ def _normalize(raw: np.ndarray, missing: np.ndarray, noise: np.ndarray, config: 
     work = raw.copy()
     np.copyto(work, np.nan, where=missing)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-missing channels give NaN
-        centre = nanmedian_rows(work.reshape(n, raw.shape[1], -1))[:, :, None, None]
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-missing stamps give NaN
+        centre = nanmedian_rows(work.reshape(n, -1))[:, None, None]
         work -= centre
         if config.normalization == "l2":
-            scale = np.sqrt(np.nansum(work * work, axis=(2, 3)))[:, :, None, None]
+            scale = np.sqrt(np.nansum(work * work, axis=(1, 2)))[:, None, None]
             scale = np.where(scale > 0, scale, np.nan)
         else:
-            scale = noise[:, :, None, None]
+            scale = noise[:, None, None]
         work /= scale
     if config.normalization == "snrAsinh":
         s = config.asinhSoftening
@@ -582,6 +616,7 @@ def extract_triplets_from_images(
     y: np.ndarray,
     config: CutoutConfig,
     max_wcs_offset: float = 0.1,
+    threads: int = 1,
 ) -> Triplets:
     """Cut triplets from `lsst.images` masked images.
 
@@ -599,6 +634,8 @@ def extract_triplets_from_images(
     max_wcs_offset : `float`, optional
         Largest disagreement of the images' WCSs, pixels (see
         `check_same_grid`).
+    threads : `int`, optional
+        Threads to cut the channels with (see `extract_triplets`).
 
     Returns
     -------
@@ -611,4 +648,4 @@ def extract_triplets_from_images(
     """
     check_same_grid(template, science, difference, max_wcs_offset)
     planes = [planes_from_image(image, config.badMaskPlanes) for image in (template, science, difference)]
-    return extract_triplets(planes, x, y, config)
+    return extract_triplets(planes, x, y, config, threads=threads)
