@@ -162,6 +162,26 @@ class TorchrunTestCase(lsst.utils.tests.TestCase):
         s = scores(package, self.cutouts)
         self.assertTrue(np.all((s >= 0) & (s <= 1)))
 
+    def test_checkpoint_resume_across_ranks(self):
+        """Rank 0 writes the checkpoint and hands it to every rank on a
+        resume; a different world size refuses it.
+        """
+        checkpoints = self.path("checkpoints")
+        args = [self.root, "-i", TRIPLETS, "--tract", "3080", *QUICK, "-c", f"checkpointDir={checkpoints}"]
+        first = torchrun(*args, "--package", self.path("first.zip"))
+        self.assertEqual(first.returncode, 0, first.stderr[-3000:])
+        self.assertEqual(os.listdir(checkpoints), ["checkpoint.pt"])
+        again = torchrun(*args, "--package", self.path("again.zip"))
+        self.assertEqual(again.returncode, 0, again.stderr[-3000:])
+        self.assertIn("Resumed from", again.stderr)
+        self.assertNotIn("Epoch 1/3", again.stderr)  # nothing left to train
+        a, b = ModelPackage.read(self.path("first.zip")), ModelPackage.read(self.path("again.zip"))
+        self.assertEqual(a.weights_bytes, b.weights_bytes)
+        # One process is another run than two: refused before training.
+        code, err = rb_train(*args, "--package", self.path("single.zip"))
+        self.assertEqual(code, 2)
+        self.assertIn("different training settings", err)
+
     def test_refusals_are_one_line_on_every_rank(self):
         result = torchrun(self.root, "-i", TRIPLETS, "--tract", "3080", "--package", self.path("x.zip"),
                           *QUICK, "-c", "batchSize=9")
