@@ -33,6 +33,7 @@ import multiprocessing
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from astropy.time import Time
 
@@ -70,12 +71,12 @@ class SimulationSummary:
     def real_fraction(self) -> float:
         return self.real / self.sources if self.sources else 0.0
 
-    def add(self, tract: int, product: DetectorVisitProduct) -> None:
+    def add(self, tract: int, counts: DetectorVisitCounts) -> None:
         self.detector_visits += 1
-        self.sources += len(product.truth)
-        self.real += int(product.truth["is_real"].sum())
-        self.per_class.update(str(c) for c in product.truth["truth_class"])
-        self.per_tract[tract] += len(product.truth)
+        self.sources += counts.sources
+        self.real += counts.real
+        self.per_class.update(counts.per_class)
+        self.per_tract[tract] += counts.sources
 
     def format(self) -> str:
         """A plain-text table of counts per truth class."""
@@ -92,18 +93,41 @@ class SimulationSummary:
         return "\n".join(lines)
 
 
+@dataclasses.dataclass(frozen=True)
+class DetectorVisitCounts:
+    """Source counts of one simulated detector-visit."""
+
+    sources: int
+    real: int
+    per_class: collections.Counter
+
+    @classmethod
+    def of(cls, product: DetectorVisitProduct) -> DetectorVisitCounts:
+        truth = product.truth
+        return cls(len(truth), int(truth["is_real"].sum()), collections.Counter(str(c) for c in truth["truth_class"]))
+
+
 _WORKER_CONFIG: SimulationConfig | None = None
+_WORKER_BUTLER: Butler | None = None
 
 
-def _init_worker(config_text: str) -> None:
-    global _WORKER_CONFIG
+def _init_worker(config_text: str, root: str | None = None) -> None:
+    global _WORKER_CONFIG, _WORKER_BUTLER
     config = SimulationConfig()
     config.loadFromString(config_text)
     _WORKER_CONFIG = config
+    if root is not None:
+        _WORKER_BUTLER = Butler.from_config(root, writeable=True, run=config.run)
 
 
 def _simulate_in_worker(spec: DetectorVisitSpec) -> DetectorVisitProduct:
     return simulate_detector_visit(spec, _WORKER_CONFIG)
+
+
+def _simulate_and_write_in_worker(spec: DetectorVisitSpec) -> DetectorVisitCounts:
+    product = simulate_detector_visit(spec, _WORKER_CONFIG)
+    write_detector_visit(_WORKER_BUTLER, _WORKER_CONFIG.run, product)
+    return DetectorVisitCounts.of(product)
 
 
 class Simulator:
@@ -133,16 +157,22 @@ class Simulator:
             for spec in self.specs:
                 yield spec, simulate_detector_visit(spec, self.config)
             return
+        yield from self._in_workers(jobs, _simulate_in_worker, None)
+
+    def _in_workers(self, jobs: int, function, root: str | None) -> Iterator[tuple[DetectorVisitSpec, Any]]:
+        """Map ``function`` over the plan in ``jobs`` spawned workers,
+        yielding results in plan order with a bounded look-ahead (memory
+        stays flat whatever the plan's size).
+        """
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(
             max_workers=jobs, mp_context=context, initializer=_init_worker,
-            initargs=(self.config.saveToString(),),
+            initargs=(self.config.saveToString(), root),
         ) as pool:
-            # Bounded look-ahead keeps memory flat while the parent writes.
             pending = collections.deque()
             specs = iter(self.specs)
             for spec in specs:
-                pending.append((spec, pool.submit(_simulate_in_worker, spec)))
+                pending.append((spec, pool.submit(function, spec)))
                 if len(pending) >= 2 * jobs:
                     break
             while pending:
@@ -150,7 +180,7 @@ class Simulator:
                 yield spec, future.result()
                 nxt = next(specs, None)
                 if nxt is not None:
-                    pending.append((nxt, pool.submit(_simulate_in_worker, nxt)))
+                    pending.append((nxt, pool.submit(function, nxt)))
 
     def register(self, butler: Butler) -> None:
         """Insert dimension records and dataset types for the whole plan."""
@@ -172,6 +202,10 @@ class Simulator:
                 boresight_ra=v.boresight_ra, boresight_dec=v.boresight_dec, rotation_deg=v.rotation,
                 detector_regions={s.detector: s.wcs.sky_polygon((s.height, s.width)) for s in specs},
             )
+
+    def _write(self, butler: Butler, product: DetectorVisitProduct) -> DetectorVisitCounts:
+        write_detector_visit(butler, self.config.run, product)
+        return DetectorVisitCounts.of(product)
 
     def run(self, root: str, *, jobs: int = 1, overwrite: bool = False, progress: bool | None = None
             ) -> SimulationSummary:
@@ -204,9 +238,16 @@ class Simulator:
             from tqdm import tqdm
 
             bar = tqdm(total=len(self.specs), unit="detector-visit", desc="rb-simulate")
-        for k, (spec, product) in enumerate(self.products(jobs)):
-            write_detector_visit(butler, self.config.run, product)
-            summary.add(spec.visit.tract, product)
+        if jobs <= 1:
+            results = ((spec, self._write(butler, product)) for spec, product in self.products(1))
+        else:
+            # Workers write their own detector-visits (FITS compression is
+            # most of a write, which the parent alone could not keep up
+            # with); the registry takes concurrent writers as pipetask -j does.
+            butler.collections.register(self.config.run)
+            results = self._in_workers(jobs, _simulate_and_write_in_worker, root)
+        for k, (spec, counts) in enumerate(results):
+            summary.add(spec.visit.tract, counts)
             if bar is not None:
                 bar.update()
                 bar.set_postfix(sources=summary.sources, real=summary.real)
