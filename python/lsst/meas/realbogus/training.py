@@ -573,6 +573,10 @@ class _Trainer:
         if not sharded:
             # The single-process batch and augmentation, then this rank's slice of it.
             for batch in self.data.batches(c.batchSize, rng, c.shuffleBufferRows):
+                if len(batch) < 2 * dist.world_size:
+                    # A last partial batch too small to give every rank two rows
+                    # (an empty slice has no mean loss): skipped on every rank alike.
+                    continue
                 x = self._tensor(batch.cutouts)
                 if c.augment:
                     x = augment(x, generator)
