@@ -25,8 +25,10 @@ For each architecture (at its default cutout size, random weights: the
 speed does not depend on them), each CPU thread count and each batch size,
 two loops are timed over the same random triplets:
 
-- ``plain``: a bare PyTorch loop, ``model(x[i:i+b])`` on prepared tensors
-  under ``torch.inference_mode`` (the best a caller could do);
+- ``plain`` and ``plain_channels_last``: a bare PyTorch loop,
+  ``model(x[i:i+b])`` on prepared tensors under ``torch.inference_mode``,
+  in the default and the channels-last memory layout (the best a caller
+  could do);
 - ``task``: `lsst.meas.realbogus.scoring.score_triplets`, what
   computeReliability runs (NumPy in, calibrated scores out).
 
@@ -41,8 +43,8 @@ With a GPU (``torch.cuda.is_available()``) the same is measured on it in
 float32 and bfloat16 autocast, against matrix-product peaks measured on it.
 
 Output: JSON lines ``inference_throughput`` (triplets/s), ``inference_task_over_plain``
-(task at the task's default batch size over the plain loop at its best
-batch size) and ``machine_peak`` (GFLOP/s). Run::
+(task at computeReliability's default batch size over the plain loop at its
+best batch size and layout) and ``machine_peak`` (GFLOP/s). Run::
 
     .venv/bin/python benchmarks/inference.py
     .venv/bin/python benchmarks/inference.py --architectures rbcnn vgg6 --threads 2 --batch-sizes 64 256
@@ -75,9 +77,9 @@ def run_for(step: Callable[[], int], min_seconds: float) -> float:
             return done / elapsed
 
 
-def cpu_peak_theoretical(threads: int) -> tuple[float | None, str]:
+def cpu_peak_theoretical(threads: int, ghz: float | None = None) -> tuple[float | None, str]:
     """Cores x clock x FLOP/cycle, in GFLOP/s, and the assumption made."""
-    mhz = None
+    mhz = None if ghz is None else ghz * 1000
     flags = ""
     try:
         with open("/proc/cpuinfo") as f:
@@ -125,8 +127,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="Skip a batch size whose one call would take longer than this, estimated from "
                         "the FLOPs at half the measured matrix-product peak (ResNet50 on a CPU).")
     parser.add_argument("--no-cpu", action="store_true", help="Only the GPU (if any).")
-    parser.add_argument("--channels-last", action="store_true",
-                        help="Also time the plain loop with channels-last tensors.")
+    parser.add_argument("--cpu-ghz", type=float,
+                        help="Clock for the theoretical CPU peak (default: 'cpu MHz' of /proc/cpuinfo, the "
+                        "nominal clock a VM shows; boost can exceed it, which the measured sgemm reveals).")
     return parser
 
 
@@ -138,9 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     from lsst.meas.realbogus.computeReliability import ComputeReliabilityConfig
-    from lsst.meas.realbogus.models import build_model, get_architecture
+    from lsst.meas.realbogus.cutouts import CutoutConfig
+    from lsst.meas.realbogus.modelPackage import ModelPackage
+    from lsst.meas.realbogus.models import build_model, get_architecture, make_model_config
     from lsst.meas.realbogus.models.cli import forward_flops
-    from lsst.meas.realbogus.scoring import score_triplets
+    from lsst.meas.realbogus.scoring import load_model, score_triplets
 
     writer = JsonLineWriter("inference", package_versions(["torch"]))
     task_batch = ComputeReliabilityConfig().batchSize
@@ -152,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         device = torch.device(kind)
         if kind == "cpu":
             torch.set_num_threads(threads)
-            theoretical, assumption = cpu_peak_theoretical(threads)
+            theoretical, assumption = cpu_peak_theoretical(threads, args.cpu_ghz)
             peaks[(kind, threads)] = {"float32": (theoretical, matmul_peak(device, torch.float32, 2.0))}
             writer.emit("machine_peak", theoretical, "GFLOP/s", device="cpu", threads=threads,
                         kind="theoretical", assumption=assumption)
@@ -170,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.manual_seed(0)
         model = build_model(arch, size).eval()
         flops = forward_flops(model, size)
+        # The task's network comes from a model package through the task's loader.
+        package = ModelPackage.from_model(model, architecture=arch, model_config=make_model_config(arch).toDict(),
+                                          cutout_config=CutoutConfig())
         rng = np.random.default_rng(0)
         for kind, threads in devices:
             device = torch.device(kind)
@@ -181,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             model.to(device)
             for precision in precisions:
                 autocast = precision == "bfloat16"
-                best_plain = (0.0, None)
+                best_plain = (0.0, None, None)
                 task_rate = None
                 for batch in args.batch_sizes:
                     n = batch * max(1, 1024 // batch) if kind == "cuda" else batch * max(1, 16 // batch)
@@ -192,9 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         continue
                     cutouts = rng.standard_normal((n, 3, size, size), dtype=np.float32)
                     x = torch.from_numpy(cutouts).to(device)
-                    layouts = [("plain", x)]
-                    if args.channels_last and kind == "cpu":
-                        layouts.append(("plain_channels_last", x.contiguous(memory_format=torch.channels_last)))
+                    # The plain loop in both memory layouts; the best of them is
+                    # what the task is compared with.
+                    layouts = [("plain", x), ("plain_channels_last", x.contiguous(memory_format=torch.channels_last))]
                     common = {"architecture": arch, "cutout_size": size, "device": kind,
                               "threads": threads, "precision": precision, "batch_size": batch,
                               "flops_per_triplet": flops, "load_before": load_average()}
@@ -213,11 +221,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         rate = run_for(plain, args.min_seconds)
                         model.to(memory_format=torch.contiguous_format)
                         _emit_rate(writer, rate, method, flops, peaks[(kind, threads)][precision], common)
-                        if method == "plain" and rate > best_plain[0]:
-                            best_plain = (rate, batch)
+                        if rate > best_plain[0]:
+                            best_plain = (rate, batch, method)
+
+                    task_model = load_model(package, device).model
 
                     def task():
-                        score_triplets(model, cutouts, device=device, batch_size=batch,
+                        score_triplets(task_model, cutouts, device=device, batch_size=batch,
                                        mixed_precision=autocast, temperature=1.3)
                         return n
 
@@ -229,7 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     writer.emit("inference_task_over_plain", task_rate / best_plain[0],
                                 "ratio (task at its default batch over plain at its best)", architecture=arch,
                                 device=kind, threads=threads, precision=precision, task_batch_size=task_batch,
-                                plain_best_batch_size=best_plain[1], task_rate=task_rate,
+                                plain_best_batch_size=best_plain[1], plain_best_layout=best_plain[2],
+                                task_rate=task_rate,
                                 plain_best_rate=best_plain[0])
             model.to("cpu")
     return 0

@@ -60,7 +60,7 @@ def rows(lines: list[dict]) -> Iterator[tuple[str, str, str]]:
         elif f == "machine_peak":
             where = d["device"] + (f", {d['threads']} thread(s)" if d.get("threads") else "")
             yield (f"peak {d['kind']} ({where})", f"{d['value']:.0f} GFLOP/s", d.get("assumption", ""))
-        elif f == "inference_throughput" and d["method"] in ("plain", "task"):
+        elif f == "inference_throughput":
             where = d["device"] + (f" {d['threads']}t" if d.get("threads") else "")
             share = d.get("fraction_of_peak_sgemm")
             yield (f"inference {d['architecture']} {where} {d['precision']} batch {d['batch_size']} {d['method']}",
@@ -69,7 +69,7 @@ def rows(lines: list[dict]) -> Iterator[tuple[str, str, str]]:
         elif f == "inference_task_over_plain":
             where = d["device"] + (f" {d['threads']}t" if d.get("threads") else "")
             yield (f"inference {d['architecture']} {where}: task (batch {d['task_batch_size']}) / best plain "
-                   f"(batch {d['plain_best_batch_size']})", f"{d['value']:.2f}", ">= 0.5")
+                   f"({d['plain_best_layout']}, batch {d['plain_best_batch_size']})", f"{d['value']:.2f}", ">= 0.5")
         elif f == "compute_reliability_seconds":
             s = d["split"]
             yield (f"computeReliability {d['architecture']} {d['sources']} sources, {d['threads']} threads",

@@ -132,7 +132,11 @@ class ComputeReliabilityConfig(
         min=0,
         doc="CPU threads for torch (0: pipetask's --cores-per-quantum, default 1).",
     )
-    batchSize = pexConfig.RangeField(dtype=int, default=256, min=1, doc="Triplets per forward pass.")
+    batchSize = pexConfig.RangeField(
+        dtype=int, default=64, min=1,
+        doc="Triplets per forward pass (64: fastest on CPUs for rbcnn and vgg6, benchmarks/inference.py; "
+        "a GPU wants more).",
+    )
     mixedPrecision = pexConfig.Field(
         dtype=bool, default=False,
         doc="bfloat16 autocast on a GPU (scores then differ by ~1e-3 from fp32; without it TF32 is turned "
