@@ -397,6 +397,19 @@ class TrainingBadInputsTestCase(_CiInputs):
         with self.assertRaisesRegex(TripletDataError, "cut with different settings"):
             self.train(tables)
 
+    def test_duplicate_ids(self):
+        tables = self.triplets()
+        table = max(tables, key=len)
+        table["diaSourceId"][1] = table["diaSourceId"][0]
+        with self.assertRaisesRegex(TripletDataError, r"rb_triplets t\d+ has 1 duplicated diaSourceId"):
+            self.train(tables)
+
+    def test_missing_column(self):
+        tables = self.triplets()
+        tables[0].remove_column("truthClass")
+        with self.assertRaisesRegex(TripletDataError, "rb_triplets t0 .*truthClass"):
+            self.train(tables)
+
     def test_missing_cutout_settings(self):
         tables = self.triplets()
         del tables[0].meta["cutout"]

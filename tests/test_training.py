@@ -98,6 +98,8 @@ class PipetaskTrainingTestCase(lsst.utils.tests.TestCase):
         training_meta = package.metadata.training
         self.assertEqual(training_meta["tract"], 3080)
         self.assertEqual(training_meta["epochsRun"], 3)
+        # computeReliability's band/instrument check reads these.
+        self.assertEqual(package.trained_for(), {"instrument": ["LSSTCam-imSim"], "bands": ["r"]})
         self.assertTrue(training_meta["inputCollections"][0].startswith("pt/triplets/"))
         self.assertEqual(training_meta["datasets"], len(butler.query_datasets(
             "rb_triplets", collections="pt/triplets", where=TRAIN_WHERE)))
@@ -230,6 +232,7 @@ class RbTrainCliTestCase(lsst.utils.tests.TestCase):
         from_file = ModelPackage.read(path)
         from_butler = Butler.from_config(self.root).get("rb_model", collections="cli/model")
         self.assertEqual(from_file, from_butler)
+        self.assertEqual(from_file.trained_for(), {"instrument": ["LSSTCam-imSim"], "bands": ["r"]})
         # One code path: the task with the same settings gives the same weights.
         self.assertEqual(from_file.weights_bytes, train_in_process(self.root).weights_bytes)
 

@@ -44,6 +44,7 @@ import lsst.pipe.base.connectionTypes as cT
 from .butlerConfig import STORAGE_CLASS
 from .cliUtils import CliError, apply_config_overrides, one_line
 from .devices import configure_threads
+from .modelPackage import training_data_coverage
 from .training import DistributedContext, TrainingConfig, train
 from .tripletData import TripletData
 
@@ -159,6 +160,8 @@ def _provenance(refs, skymap: str, tract: int) -> dict[str, Any]:
         "datasets": len(refs),
         "skymap": str(skymap),
         "tract": int(tract),
+        # What computeReliability compares with the data it scores.
+        **training_data_coverage(ref.dataId for ref in refs),
     }
 
 

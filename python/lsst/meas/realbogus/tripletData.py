@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from .catalogs import InvalidCatalogError, check_source_catalog
+from .cliUtils import one_line
 from .cutouts import CutoutConfig
 
 _SCAN_COLUMNS = ["diaSourceId", "label", "snr", "truthClass"]
@@ -174,7 +176,15 @@ class TripletData:
         unlabelled = 0
         classes: dict[str, int] = {}
         for index, handle in enumerate(self._handles):
-            table = handle.get(parameters={"columns": _SCAN_COLUMNS, "strip_astropy_meta_yaml": False})
+            name = self._names[index]
+            try:
+                table = handle.get(parameters={"columns": _SCAN_COLUMNS, "strip_astropy_meta_yaml": False})
+            except (KeyError, ValueError) as exc:  # a column the Parquet file does not have
+                raise TripletDataError(f"rb_triplets {name} cannot be read for training: {one_line(exc)}") from None
+            try:
+                check_source_catalog(table, ["diaSourceId", "label", "truthClass"], what=f"rb_triplets {name}")
+            except InvalidCatalogError as exc:
+                raise TripletDataError(str(exc)) from None
             settings = table.meta.get("cutout")
             if settings is None:
                 raise TripletDataError(f"rb_triplets {self._names[index]} records no cutout settings.")
