@@ -313,6 +313,25 @@ class TripletDataTestCase(lsst.utils.tests.TestCase):
             self.assertFalse(set(seen) & set(val.ids.tolist()))
             self.assertEqual(len(val), data.n_validation)
 
+    def test_reader_threads_change_nothing(self):
+        """Reading ahead in threads yields the same batches in the same
+        order, cached or not, and the same validation split.
+        """
+        _, handles, names = triplet_handles(self.root)
+
+        def epochs(readers, cache):
+            data = TripletData(handles, names, validation_fraction=0.2, seed=1, cache_megabytes=cache,
+                               readers=readers)
+            val = data.validation()
+            out = [val.ids.tolist()]
+            for epoch in range(2):
+                out.append([(b.ids.tolist(), b.cutouts.sum()) for b in
+                            data.batches(4, np.random.default_rng(epoch), buffer_rows=5)])
+            return out
+
+        for cache in (0.0, 100.0):
+            self.assertEqual(epochs(1, cache), epochs(3, cache))
+
     def test_augmentation_is_a_symmetry(self):
         x = torch.arange(2 * 3 * 5 * 5, dtype=torch.float32).reshape(2, 3, 5, 5)
         y = training.augment(x.repeat(50, 1, 1, 1), torch.Generator().manual_seed(0))

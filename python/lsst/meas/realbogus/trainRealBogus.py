@@ -148,6 +148,7 @@ class TrainRealBogusTask(pipeBase.PipelineTask):
             cache_megabytes=c.cacheMegabytes,
             log=self.log,
             shard=shard,
+            readers=c.loaderThreads,
         )
         package = train(c, data, provenance=provenance, log=self.log, distributed=dist)
         return pipeBase.Struct(model=package)

@@ -143,6 +143,11 @@ class TrainingConfig(pexConfig.Config):
     cacheMegabytes = pexConfig.RangeField(
         dtype=float, default=2048.0, min=0.0, doc="Keep up to this many MB of triplets in memory."
     )
+    loaderThreads = pexConfig.RangeField(
+        dtype=int, default=2, min=1,
+        doc="Threads reading rb_triplets ahead of training (1: read in the training thread). The data and "
+        "their order do not depend on it; more keep a GPU fed (benchmarks/training.py).",
+    )
     thresholdCompleteness = pexConfig.RangeField(
         dtype=float,
         default=0.90,
@@ -215,7 +220,7 @@ class TrainingConfig(pexConfig.Config):
             k: v
             for k, v in _jsonable(self.toDict()).items()
             if k not in {"device", "numThreads", "checkpointDir", "resume", "progressBar",
-                         "cacheMegabytes", "modelVersion", "earlyStoppingPatience",
+                         "cacheMegabytes", "loaderThreads", "modelVersion", "earlyStoppingPatience",
                          "distributedBackend", "distributedSharding"}
         }
         values["model"] = {"name": self.model.name, "config": _jsonable(self.model.active.toDict())}
@@ -549,7 +554,11 @@ class _Trainer:
     # -- loop ----------------------------------------------------------------
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(array).to(self.device, non_blocking=True)
+        tensor = torch.from_numpy(array)
+        if self.device.type == "cuda":
+            # Page-locked memory lets the copy to the GPU run asynchronously.
+            tensor = tensor.pin_memory()
+        return tensor.to(self.device, non_blocking=True)
 
     def _epoch_batches(self, seed: int) -> Iterator[tuple[TripletBatch, torch.Tensor, float]]:
         """Yield (local batch, its augmented cutouts on the device, loss

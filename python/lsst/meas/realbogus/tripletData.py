@@ -27,6 +27,8 @@ from __future__ import annotations
 
 __all__ = ["TripletBatch", "TripletData", "TripletDataError", "validation_mask"]
 
+import collections
+import concurrent.futures
 import dataclasses
 import logging
 from collections.abc import Iterator, Sequence
@@ -125,6 +127,11 @@ class TripletData:
         epochs need no I/O; 0 re-reads every epoch.
     log : `logging.Logger`, optional
         Logger.
+    readers : `int`, optional
+        Threads that read datasets ahead of the one being consumed (Parquet
+        decoding releases the GIL, so reads overlap each other and the
+        training step); 1 reads in the calling thread. The data and their
+        order do not depend on it.
     shard : `tuple` [`int`, `int`], optional
         ``(rank, world_size)`` of a distributed run: `batches` then reads
         only the datasets whose index modulo ``world_size`` is ``rank``
@@ -148,6 +155,7 @@ class TripletData:
         cache_megabytes: float = 2048.0,
         log: logging.Logger | None = None,
         shard: tuple[int, int] | None = None,
+        readers: int = 1,
     ):
         if not handles:
             raise TripletDataError("no rb_triplets datasets to train on (check the collections and tract).")
@@ -164,6 +172,7 @@ class TripletData:
             if not 0 <= rank < world_size:
                 raise ValueError(f"shard rank {rank} is outside 0..{world_size - 1}.")
         self._shard = shard
+        self._readers = max(int(readers), 1)
         self._scan()
 
     def _scan(self) -> None:
@@ -257,12 +266,44 @@ class TripletData:
         labelled = labels >= 0
         return batch.take(labelled & ~val), batch.take(labelled & val)
 
-    def _train_rows(self, index: int) -> TripletBatch:
-        if index in self._cache:
+    def _loaded(
+        self, indices: Sequence[int], skip_cached: bool = True
+    ) -> Iterator[tuple[int, tuple[TripletBatch, TripletBatch] | None]]:
+        """Yield ``(index, (train, validation))`` in the given order, read
+        ahead by the reader threads; with ``skip_cached``, cached indices
+        yield `None` unread.
+        """
+        def cached(index: int) -> bool:
+            return skip_cached and index in self._cache
+
+        if self._readers <= 1:
+            for index in indices:
+                yield index, None if cached(index) else self._load(index)
+            return
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self._readers) as pool:
+            pending: collections.deque = collections.deque()
+            todo = iter(indices)
+
+            def submit() -> bool:
+                index = next(todo, None)
+                if index is None:
+                    return False
+                pending.append((index, None if cached(index) else pool.submit(self._load, index)))
+                return True
+
+            # Bounded read-ahead: memory stays a few datasets above the buffer.
+            while len(pending) < 2 * self._readers and submit():
+                pass
+            while pending:
+                index, future = pending.popleft()
+                submit()
+                yield index, None if future is None else future.result()
+
+    def _train_rows(self, index: int, loaded: tuple[TripletBatch, TripletBatch] | None) -> TripletBatch:
+        if loaded is None:
             return self._cache[index]
-        train, _ = self._load(index)
-        self._remember(index, train)
-        return train
+        self._remember(index, loaded[0])
+        return loaded[0]
 
     def _remember(self, index: int, train: TripletBatch) -> None:
         """Cache a dataset's training rows if the budget allows."""
@@ -279,8 +320,7 @@ class TripletData:
         cache, so the first epoch does not read them again.
         """
         parts = []
-        for index in range(len(self._handles)):
-            train, val = self._load(index)
+        for index, (train, val) in self._loaded(range(len(self._handles)), skip_cached=False):
             self._remember(index, train)
             if len(val):
                 parts.append(val)
@@ -316,10 +356,9 @@ class TripletData:
         else:
             shard = np.asarray(self.shard_indices, dtype=np.int64)
             order = shard[rng.permutation(len(shard))]
-        for index in order:
-            if self.rows[index] == 0:
-                continue
-            pending.append(self._train_rows(int(index)))
+        order = [int(index) for index in order if self.rows[index] > 0]
+        for index, loaded in self._loaded(order):
+            pending.append(self._train_rows(index, loaded))
             pending_rows += self.rows[index]
             if pending_rows >= buffer_rows:
                 carry = yield from self._emit(pending, carry, batch_size, rng, final=False)
