@@ -27,8 +27,8 @@ with its ``rb_triplets`` (``pipelines/BuildTriplets.yaml``), then measures:
 - ``loader_throughput``: triplets/s that
   `lsst.meas.realbogus.tripletData.TripletData` yields training batches at,
   reading every ``rb_triplets`` through the Butler (``uncached``: the first
-  epoch, and every epoch of data larger than the cache) and from its
-  in-memory cache (``cached``), over ``--loader-datasets`` datasets of
+  epoch, and every epoch of data larger than the cache; with 1, 2 and 4
+  reader threads) and from its in-memory cache (``cached``), over ``--loader-datasets`` datasets of
   ``--loader-rows`` triplets tiled from the ci ones (ci detectors are
   small; a DC2 detector gives ~50-200 DIA sources);
 - ``training_throughput``: samples/s of `lsst.meas.realbogus.training.train`
@@ -117,9 +117,9 @@ def loader_datasets(root: Path, handles, datasets: int, rows: int):
     return [butler.getDeferred(r) for r in refs], runs
 
 
-def loader_rates(handles, names, batch_size: int, repeats: int) -> dict[str, float]:
-    """Triplets per second of one training epoch's batches, uncached and
-    cached (best of ``repeats``).
+def loader_rates(handles, names, batch_size: int, repeats: int, readers: Sequence[int]) -> dict[str, float]:
+    """Triplets per second of one training epoch's batches, uncached with
+    each number of reader threads, and cached (best of ``repeats``).
     """
     import numpy as np
 
@@ -130,11 +130,14 @@ def loader_rates(handles, names, batch_size: int, repeats: int) -> dict[str, flo
         rows = sum(len(b) for b in data.batches(batch_size, np.random.default_rng(0), 4096))
         return rows / (time.perf_counter() - start)
 
-    uncached = TripletData(handles, names, validation_fraction=0.2, seed=1, cache_megabytes=0)
+    rates = {}
+    for n in readers:
+        uncached = TripletData(handles, names, validation_fraction=0.2, seed=1, cache_megabytes=0, readers=n)
+        rates[f"uncached, {n} reader(s)"] = max(epoch(uncached) for _ in range(repeats))
     cached = TripletData(handles, names, validation_fraction=0.2, seed=1)
     epoch(cached)  # fills the cache
-    return {"uncached": max(epoch(uncached) for _ in range(repeats)),
-            "cached": max(epoch(cached) for _ in range(repeats))}
+    rates["cached"] = max(epoch(cached) for _ in range(repeats))
+    return rates
 
 
 class GpuSampler:
@@ -205,6 +208,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=3, help="Loader epochs timed; the best is kept.")
     parser.add_argument("--loader-datasets", type=int, default=16, help="rb_triplets datasets the loader reads.")
     parser.add_argument("--loader-rows", type=int, default=200, help="Triplets per loader dataset.")
+    parser.add_argument("--readers", type=int, nargs="+", default=[1, 2, 4],
+                        help="Reader threads (TrainingConfig.loaderThreads) to time the uncached loader with.")
     return parser
 
 
@@ -217,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _, handles, _ = triplet_repository(Path(args.repo))
     writer = JsonLineWriter("training", package_versions(["torch"]))
     big_handles, big_names = loader_datasets(Path(args.repo), handles, args.loader_datasets, args.loader_rows)
-    rates = loader_rates(big_handles, big_names, args.batch_size, args.repeats)
+    rates = loader_rates(big_handles, big_names, args.batch_size, args.repeats, args.readers)
     for mode, rate in rates.items():
         writer.emit("loader_throughput", rate, "triplets/s", mode=mode, datasets=args.loader_datasets,
                     rows_per_dataset=args.loader_rows, batch_size=args.batch_size, load_before=load_average())
