@@ -176,8 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = build_model(arch, size).eval()
         flops = forward_flops(model, size)
         # The task's network comes from a model package through the task's loader.
+        cutout = CutoutConfig()
+        cutout.size = size
         package = ModelPackage.from_model(model, architecture=arch, model_config=make_model_config(arch).toDict(),
-                                          cutout_config=CutoutConfig())
+                                          cutout_config=cutout)
         rng = np.random.default_rng(0)
         for kind, threads in devices:
             device = torch.device(kind)
