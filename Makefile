@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml scripts/find_python.sh
 	@touch $@
 
 test: $(STAMP)
-	$(PY) -m pytest -n $(JOBS) tests
+	$(PY) -m pytest -n $(JOBS) --durations=15 tests
 
 demo: $(STAMP)
 	bash scripts/demo.sh $(DEMO_REPO)
