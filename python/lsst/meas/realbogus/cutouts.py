@@ -504,7 +504,7 @@ def _cut_channel(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-missing cutouts give NaN
             noise = np.sqrt(nanmedian_rows(var.reshape(n, -1)))
-    out[...] = _normalize(stamps, missing, noise, config)
+    _normalize(stamps, missing, noise, config, out)
     # A channel without a usable noise estimate or norm is filled whole.
     unusable = ~(np.isfinite(out) | missing).all(axis=(1, 2))
     missing |= unusable[:, None, None]
@@ -523,29 +523,34 @@ def _inside_image(shape: tuple[int, int], x: np.ndarray, y: np.ndarray, size: in
     return rows_ok[:, :, None] & cols_ok[:, None, :]
 
 
-def _normalize(raw: np.ndarray, missing: np.ndarray, noise: np.ndarray, config: CutoutConfig) -> np.ndarray:
-    """Normalize (N, S, S) stamps of one channel per source, ignoring
-    missing pixels; returns float32 with NaN where a stamp is unusable.
+def _normalize(
+    stamps: np.ndarray, missing: np.ndarray, noise: np.ndarray, config: CutoutConfig, out: np.ndarray
+) -> None:
+    """Normalize (N, S, S) stamps of one channel per source into ``out``,
+    ignoring missing pixels; NaN where a stamp is unusable. ``stamps`` is
+    overwritten (in place: no copies of the cutouts).
     """
-    n = len(raw)
+    n = len(stamps)
+    np.copyto(stamps, np.nan, where=missing)
     if config.normalization == "none":
-        return raw.copy()
-    work = raw.copy()
-    np.copyto(work, np.nan, where=missing)
+        out[...] = stamps
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-missing stamps give NaN
-        centre = nanmedian_rows(work.reshape(n, -1))[:, None, None]
-        work -= centre
+        stamps -= nanmedian_rows(stamps.reshape(n, -1))[:, None, None]
         if config.normalization == "l2":
-            scale = np.sqrt(np.nansum(work * work, axis=(1, 2)))[:, None, None]
+            scale = np.sqrt(np.nansum(stamps * stamps, axis=(1, 2)))[:, None, None]
             scale = np.where(scale > 0, scale, np.nan)
         else:
             scale = noise[:, None, None]
-        work /= scale
+        stamps /= scale
     if config.normalization == "snrAsinh":
         s = config.asinhSoftening
-        work = s * np.arcsinh(work / s)
-    return work.astype(np.float32, copy=False)
+        stamps /= s
+        np.arcsinh(stamps, out=stamps)
+        np.multiply(stamps, s, out=out)
+    else:
+        out[...] = stamps
 
 
 class TripletImagesConfig(pexConfig.Config):
