@@ -410,6 +410,16 @@ class TrainingBadInputsTestCase(_CiInputs):
         with self.assertRaisesRegex(TripletDataError, "rb_triplets t0 .*truthClass"):
             self.train(tables)
 
+    def test_missing_pixels(self):
+        """A table without its cutouts passes the scan (which reads no
+        pixels) and is refused, named, when its pixels are read.
+        """
+        tables = self.triplets()
+        index = max(range(len(tables)), key=lambda k: len(tables[k]))
+        tables[index].remove_column("cutout")
+        with self.assertRaisesRegex(TripletDataError, f"rb_triplets t{index} cannot be read for training"):
+            self.train(tables)
+
     def test_missing_cutout_settings(self):
         tables = self.triplets()
         del tables[0].meta["cutout"]

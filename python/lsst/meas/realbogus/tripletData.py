@@ -31,10 +31,13 @@ import collections
 import concurrent.futures
 import dataclasses
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+
+from lsst.daf.butler import DeferredDatasetHandle
 
 from .catalogs import InvalidCatalogError, check_source_catalog
 from .cliUtils import one_line
@@ -251,9 +254,17 @@ class TripletData:
         size = self.cutout_config.size
         return (3, size, size)
 
-    def _load(self, index: int) -> tuple[TripletBatch, TripletBatch]:
-        """Read one dataset, split into (train, validation) labelled rows."""
-        table = self._handles[index].get(parameters={"columns": _LOAD_COLUMNS})
+    def _load(self, index: int, handle: Any = None) -> tuple[TripletBatch, TripletBatch]:
+        """Read one dataset (through ``handle``, default its own), split
+        into (train, validation) labelled rows.
+        """
+        handle = self._handles[index] if handle is None else handle
+        try:
+            table = handle.get(parameters={"columns": _LOAD_COLUMNS})
+        except (KeyError, ValueError, OSError) as exc:  # unreadable since the scan, or a column missing
+            raise TripletDataError(
+                f"rb_triplets {self._names[index]} cannot be read for training: {one_line(exc)}"
+            ) from None
         labels = np.asarray(table["label"], dtype=np.int64)
         ids = np.asarray(table["diaSourceId"], dtype=np.int64)
         batch = TripletBatch(
@@ -280,7 +291,22 @@ class TripletData:
             for index in indices:
                 yield index, None if cached(index) else self._load(index)
             return
-        with concurrent.futures.ThreadPoolExecutor(max_workers=self._readers) as pool:
+        # A Butler may not be used by several threads at once: each reader
+        # thread reads through its own clone of the handle's Butler.
+        local = threading.local()
+
+        def load(index: int) -> tuple[TripletBatch, TripletBatch]:
+            handle = self._handles[index]
+            if isinstance(handle, DeferredDatasetHandle) and hasattr(handle.butler, "clone"):
+                clones = local.__dict__.setdefault("clones", {})
+                key = id(handle.butler)
+                if key not in clones:
+                    clones[key] = handle.butler.clone()
+                handle = dataclasses.replace(handle, butler=clones[key])
+            return self._load(index, handle)
+
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=self._readers)
+        try:
             pending: collections.deque = collections.deque()
             todo = iter(indices)
 
@@ -288,7 +314,7 @@ class TripletData:
                 index = next(todo, None)
                 if index is None:
                     return False
-                pending.append((index, None if cached(index) else pool.submit(self._load, index)))
+                pending.append((index, None if cached(index) else pool.submit(load, index)))
                 return True
 
             # Bounded read-ahead: memory stays a few datasets above the buffer.
@@ -298,6 +324,10 @@ class TripletData:
                 index, future = pending.popleft()
                 submit()
                 yield index, None if future is None else future.result()
+        finally:
+            # An abandoned epoch (an error, or a shard's steps done) does not
+            # wait for reads nobody will use.
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _train_rows(self, index: int, loaded: tuple[TripletBatch, TripletBatch] | None) -> TripletBatch:
         if loaded is None:
