@@ -189,6 +189,28 @@ class TorchrunTestCase(lsst.utils.tests.TestCase):
         self.assertIn("must be a multiple of the 2 ranks", result.stderr)
 
 
+    def test_rank0_failure_ends_every_rank(self):
+        """Rank 0 cannot write its checkpoint: it fails with a one-line
+        error and the other rank is told so instead of hanging.
+        """
+        blocker = self.path("not-a-directory")
+        with open(blocker, "w"):
+            pass
+        result = torchrun(self.root, "-i", TRIPLETS, "--tract", "3080", "--package", self.path("y.zip"),
+                          *QUICK, "-c", f"checkpointDir={blocker}")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("rb-train: error: cannot write the checkpoint", result.stderr)
+        # Rank 1 learns why instead of dying in its next collective call
+        # ("Connection reset by peer" with gloo, a hang with nccl). torchrun
+        # may stop it first once rank 0 has exited, so its line is not
+        # always printed; the misleading error never is.
+        self.assertNotIn("Connection reset", result.stderr)
+        if "rank 0 failed" in result.stderr:
+            self.assertIn("rb-train: error: rank 0 failed: TrainingError: cannot write the checkpoint",
+                          result.stderr)
+        self.assertFalse(os.path.exists(self.path("y.zip")))
+
+
 class ShardTestCase(lsst.utils.tests.TestCase):
     """The dataset shards of `TripletData` (no processes needed)."""
 

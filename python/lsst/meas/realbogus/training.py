@@ -36,7 +36,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,7 @@ from tqdm import tqdm
 import lsst.pex.config as pexConfig
 
 from . import metrics
+from .cliUtils import one_line
 from .devices import DeviceError, configure_threads, is_device_name, select_device
 from .modelPackage import ModelPackage
 from .scoring import calibrated_sigmoid, score_triplets
@@ -197,7 +198,8 @@ class TrainingConfig(pexConfig.Config):
             "cache are split across ranks). Statistically, not bitwise, the single-process run.",
             "batches": "Every rank reads every dataset, draws the same global batches of batchSize as a "
             "single process and trains on its 1/worldSize slice of each: the single-process run up to "
-            "float reduction order (without dropout). For checks and small data.",
+            "float reduction order (without dropout, and on the CPU without batch norm, which each rank "
+            "applies to its own slice). For checks and small data.",
         },
         doc="How a distributed run (WORLD_SIZE > 1) splits the training triplets among ranks.",
     )
@@ -393,6 +395,44 @@ class DistributedContext:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
+    def on_main(self, function: Callable[..., Any], *args: Any, share: bool = True) -> Any:
+        """Run ``function(*args)`` on rank 0 only, keeping the ranks in step
+        if it fails.
+
+        Every rank must call this at the same point. Rank 0's error is
+        raised on rank 0 as it is, and on every other rank as a one-line
+        `TrainingError`, instead of leaving them blocked in (or torn out
+        of) their next collective call.
+
+        Parameters
+        ----------
+        function : `~collections.abc.Callable`
+            The work of rank 0.
+        *args
+            Its arguments.
+        share : `bool`, optional
+            Broadcast the result to every rank (else the other ranks get
+            `None`).
+        """
+        if not self.active:
+            return function(*args)
+        result, error, failure = None, None, None
+        if self.is_main:
+            try:
+                result = function(*args)
+            except Exception as exc:
+                failure = exc
+                error = f"rank 0 failed: {type(exc).__name__}: {one_line(exc)}"
+        if share:
+            result, error = self.broadcast((result, error))
+        else:
+            error = self.broadcast(error)
+        if failure is not None:
+            raise failure
+        if error:
+            raise TrainingError(error)
+        return result
+
     def sum(self, values: list[float], device: torch.device) -> list[float]:
         """Sum numbers over ranks."""
         if not self.active:
@@ -450,7 +490,9 @@ class _Trainer:
         }[config.classWeighting]
         self.loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, device=self.device))
         # Rank 0 alone validates; the others never read the validation split.
-        self.validation = data.validation() if self.dist.is_main else TripletBatch.concatenate([], data.shape)
+        self.validation = self.dist.on_main(data.validation, share=False)
+        if self.validation is None:
+            self.validation = TripletBatch.concatenate([], data.shape)
         self.epoch = 0
         self.step = 0
         self.history: list[dict[str, Any]] = []
@@ -472,6 +514,9 @@ class _Trainer:
             raise TrainingError(f"batchSize {c.batchSize} is the global batch: it must be a multiple of the "
                                 f"{world} ranks (each draws batchSize / {world}).")
         local = c.batchSize // world
+        if local < 2:
+            raise TrainingError(f"batchSize {c.batchSize} leaves fewer than 2 triplets per rank "
+                                f"for {world} ranks (batch norm needs two).")
         rows = [self.data.shard_rows(r, world) for r in range(world)]
         if min(rows) < local:
             raise TrainingError(
@@ -490,7 +535,6 @@ class _Trainer:
         path = self.checkpoint_path
         if path is None or not self.dist.is_main:
             return
-        os.makedirs(self.config.checkpointDir, exist_ok=True)
         state = {
             "fingerprint": self.config.fingerprint(self.dist.world_size),
             "epoch": self.epoch,
@@ -506,8 +550,12 @@ class _Trainer:
             "stopped_early": self.stopped_early,
         }
         tmp = path + ".tmp"
-        torch.save(state, tmp)
-        os.replace(tmp, path)  # a kill mid-write never leaves a truncated checkpoint
+        try:
+            os.makedirs(self.config.checkpointDir, exist_ok=True)
+            torch.save(state, tmp)
+            os.replace(tmp, path)  # a kill mid-write never leaves a truncated checkpoint
+        except OSError as exc:
+            raise TrainingError(f"cannot write the checkpoint {path}: {one_line(exc)}") from None
 
     def load_checkpoint(self) -> bool:
         # Rank 0 reads the checkpoint and hands it (or its error) to every
@@ -613,7 +661,9 @@ class _Trainer:
         show = c.progressBar and sys.stderr.isatty() and self.dist.is_main
         while self.epoch < c.epochs and not self.stopped_early and not self._out_of_steps():
             seed = _epoch_seed(c.seed, self.epoch)
-            torch.manual_seed(seed)
+            # Sharded ranks train on different rows: each draws its own dropout masks.
+            sharded = self.dist.active and c.distributedSharding == "datasets"
+            torch.manual_seed(_epoch_seed(c.seed, self.epoch, self.dist.rank) if sharded else seed)
             self.net.train()
             start = time.perf_counter()
             losses, seen = [], 0
@@ -642,9 +692,11 @@ class _Trainer:
                       "seconds": elapsed, "samplesPerSecond": seen / elapsed if elapsed > 0 else None}
             if self.dist.active:
                 record["worldSize"] = self.dist.world_size
-            if self.dist.is_main:
+            def validate(record=record):
                 record.update(self.evaluate())
                 self._track_best(record)
+
+            self.dist.on_main(validate, share=False)
             # Every rank keeps rank 0's record and stops when it stops.
             record, self.stopped_early = self.dist.broadcast((record, self.stopped_early))
             self.history.append(record)
@@ -654,7 +706,7 @@ class _Trainer:
                 _fmt(record["validationAuc"]), _fmt(record["validationAp"]), elapsed,
                 record["samplesPerSecond"] or 0.0,
             )
-            self.save_checkpoint()
+            self.dist.on_main(self.save_checkpoint, share=False)
         # Only rank 0 tracks the best weights, and only its model is packaged.
         if c.restoreBest and self.best["state"] is not None:
             self.model.load_state_dict(self.best["state"])
@@ -823,8 +875,7 @@ def train(
                      f"{len(data.shard_indices)} datasets on this rank"
                      if config.distributedSharding == "datasets" else "every rank reads every dataset")
         trainer.run()
-        package = _package(config, data, trainer, log, provenance, started) if dist.is_main else None
-        return dist.broadcast(package)
+        return dist.on_main(_package, config, data, trainer, log, provenance, started)
     finally:
         dist.close()
 
