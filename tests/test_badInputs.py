@@ -251,6 +251,18 @@ class ComputeReliabilityBadInputsTestCase(_CiInputs):
         with self.assertNoLogs("lsst.computeReliability", level="WARNING"):
             self.run_score(self.inputs(), model=same, strictModelMatch=True)
 
+    def test_strict_says_what_it_cannot_check(self):
+        """A package that records no band or instrument is scored, and strict
+        mode says the match was not checked.
+        """
+        bare = with_training(self.package)
+        for key in ("instrument", "bands"):
+            bare.metadata.training.pop(key, None)
+        with self.assertLogs("lsst.computeReliability", level="WARNING") as cm:
+            table = self.run_score(self.inputs(), model=bare, strictModelMatch=True)
+        self.assertIn("the model package records no bands", "\n".join(cm.output))
+        self.assertContract(table, self.inputs()["diaSources"]["diaSourceId"])
+
     def test_strict_refusal_writes_nothing(self):
         """A pipeline refused for a foreign model leaves no output behind and
         the inputs as they were.

@@ -290,7 +290,13 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
         observed = {"instrument": _attribute(science, "obs_info", "instrument"),
                     "bands": _attribute(science, "band")}
         for key, value in observed.items():
-            if key not in trained or value is None or str(value) in trained[key]:
+            if key not in trained or value is None:
+                if c.strictModelMatch:
+                    # Strict means checked: say which side does not tell.
+                    side = "the model package records no" if key not in trained else "the science image has no"
+                    self.log.warning("strictModelMatch: %s %s; that match is not checked.", side, key)
+                continue
+            if str(value) in trained[key]:
                 continue
             message = (f"model {model.version} was trained on {key} {', '.join(trained[key])} but is scoring "
                        f"{key} {value}")
