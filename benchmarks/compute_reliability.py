@@ -169,6 +169,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     version = put_model(butler, args.architecture, model_run)
     writer = JsonLineWriter("compute_reliability", package_versions(["torch", "lsst-pipe-base"]))
     overrides = {"device": "cpu", "numThreads": args.threads}
+    try:
+        measure(args, root, butler, data_id, stamp, model_run, version, writer, overrides)
+    finally:
+        remove_collections(root, f"bench/*-{stamp}*")
+    return 0
+
+
+def remove_collections(root: str, pattern: str) -> None:
+    """Remove this run's collections, so the repository does not grow."""
+    from lsst.daf.butler import Butler, CollectionType
+
+    butler = Butler.from_config(root, writeable=True)
+    found = butler.collections.query_info(pattern)
+    for info in found:
+        if info.type == CollectionType.CHAINED:
+            butler.collections.redefine_chain(info.name, [])
+            butler.registry.removeCollection(info.name)
+    runs = [info.name for info in found if info.type == CollectionType.RUN]
+    if runs:
+        butler.removeRuns(runs)
+
+
+def measure(args, root, butler, data_id, stamp, model_run, version, writer, overrides) -> None:
+    """Run the quanta at each source count and write their lines."""
+    from lsst.daf.butler import Butler
+
+    from lsst.meas.realbogus.cutouts import CutoutConfig
+
     for n in args.sources:
         sources_run = f"bench/sources-{n}-{stamp}"
         put_sources(butler, data_id, n, sources_run)
@@ -204,7 +232,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             reads = time_reads(reader, data_id, catalog["x"], catalog["y"], CutoutConfig().size)
             for strategy, seconds in reads.items():
                 writer.emit("read_strategy_seconds", seconds, "s (three images)", strategy=strategy, sources=n)
-    return 0
 
 
 if __name__ == "__main__":
