@@ -391,8 +391,8 @@ def extract_triplets(
     config : `CutoutConfig`
         Size and normalization.
     threads : `int`, optional
-        Threads to cut the channels with (at most 3); the result does not
-        depend on it.
+        Threads to cut with (each takes channels of blocks of sources); the
+        result does not depend on it.
 
     Returns
     -------
@@ -431,25 +431,32 @@ def extract_triplets(
     cutouts = np.empty((n, len(CHANNELS), size, size), dtype=np.float32)
     missing = np.empty((n, len(CHANNELS), size, size), dtype=bool)
 
-    def channel(c: int) -> tuple[np.ndarray, np.ndarray | None]:
-        return _cut_channel(planes[c], CHANNELS[c], x, y, config, cutouts[:, c], missing[:, c])
+    # The work splits into (channel, block of sources) pieces, independent of
+    # each other; NumPy releases the GIL in the heavy calls (copies, sorts,
+    # ufuncs), so threads overlap them. Blocks of sources keep two threads
+    # evenly loaded (three channels alone would not).
+    workers = max(int(threads), 1)
+    blocks = [slice(start, start + -(-n // workers)) for start in range(0, n, -(-n // workers))]
+    pieces = [(c, block) for c in range(len(CHANNELS)) for block in blocks]
 
-    # The channels are independent and NumPy releases the GIL in the heavy
-    # calls (copies, partitions, ufuncs), so threads overlap them.
-    workers = min(max(int(threads), 1), len(CHANNELS))
+    def cut(piece: tuple[int, slice]) -> tuple[np.ndarray, np.ndarray | None]:
+        c, block = piece
+        return _cut_channel(planes[c], CHANNELS[c], x[block], y[block], config, cutouts[block, c],
+                            missing[block, c])
+
     if workers > 1:
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(channel, range(len(CHANNELS))))
+            results = list(pool.map(cut, pieces))
     else:
-        results = [channel(c) for c in range(len(CHANNELS))]
+        results = [cut(piece) for piece in pieces]
     edge = np.zeros(n, dtype=bool)
     missing_on_image = missing
-    for c, (off, inside) in enumerate(results):
-        edge |= off
+    for (c, block), (off, inside) in zip(pieces, results):
+        edge[block] |= off
         if inside is not None:
             if missing_on_image is missing:
                 missing_on_image = missing.copy()
-            missing_on_image[:, c] &= inside
+            missing_on_image[block, c] &= inside
     pixels = missing[0].size
     return Triplets(
         cutouts=cutouts,
