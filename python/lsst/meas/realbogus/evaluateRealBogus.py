@@ -37,7 +37,6 @@ import lsst.pipe.base as pipeBase
 import lsst.pipe.base.connectionTypes as cT
 
 from .butlerConfig import STORAGE_CLASS
-from .catalogs import check_source_catalog
 from .cutouts import CutoutConfig, extract_triplets_from_images
 from .evaluation import evaluate, join_scores, plain
 from .modelPackage import ModelPackage
@@ -169,14 +168,8 @@ class EvaluateRealBogusTask(pipeBase.PipelineTask):
             if key not in handles["truth"] or key not in handles["diaSources"]:
                 self.log.warning("No truth or sources for visit=%d detector=%d; skipped.", *key)
                 continue
-            truth, sources = handles["truth"][key].get(), handles["diaSources"][key].get()
-            where = f"visit={key[0]} detector={key[1]}"
-            # A repeated id would pair a score with another source's label.
-            check_source_catalog(scores, ["diaSourceId", "reliability", "cutoutFlags_edge", "cutoutFlags_noData"],
-                                 what=f"reliability catalog of {where}")
-            check_source_catalog(truth, ["diaSourceId", "is_real", "truth_class"], what=f"truth catalog of {where}")
-            check_source_catalog(sources, ["diaSourceId", "snr", "x", "y"], what=f"DIA source catalog of {where}")
-            joined = join_scores(scores, truth, sources)
+            joined = join_scores(scores, handles["truth"][key].get(), handles["diaSources"][key].get(),
+                                 f"visit={key[0]} detector={key[1]}")
             joined["visit"] = np.full(len(joined), key[0])
             joined["detector"] = np.full(len(joined), key[1])
             parts.append(joined)

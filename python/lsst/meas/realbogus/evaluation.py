@@ -45,13 +45,13 @@ import numpy as np
 from astropy.table import Table, vstack
 
 from . import metrics
-from .catalogs import match_ids
+from .catalogs import check_source_catalog, match_ids
 
 DEFAULT_SNR_CUTS: tuple[float | None, ...] = (None, 5.0, 6.0)
 """SNR cuts evaluated by default: all sources, SNR > 5, SNR > 6."""
 
 
-def join_scores(reliability: Table, truth: Table, sources: Table) -> Table:
+def join_scores(reliability: Table, truth: Table, sources: Table, where: str = "") -> Table:
     """Join one detector-visit's scores, labels and SNR by ``diaSourceId``.
 
     Parameters
@@ -62,6 +62,8 @@ def join_scores(reliability: Table, truth: Table, sources: Table) -> Table:
         ``dia_source_truth`` (``is_real``, ``truth_class``).
     sources : `astropy.table.Table`
         ``dia_source_unstandardized`` (``snr``, ``x``, ``y``).
+    where : `str`, optional
+        The detector-visit, for messages (e.g. ``"visit=1 detector=2"``).
 
     Returns
     -------
@@ -69,7 +71,18 @@ def join_scores(reliability: Table, truth: Table, sources: Table) -> Table:
         ``diaSourceId``, ``reliability``, ``label``, ``truthClass``,
         ``snr``, ``x``, ``y``, ``cutoutFlags_edge``, ``cutoutFlags_noData``;
         sources without truth are dropped.
+
+    Raises
+    ------
+    lsst.meas.realbogus.catalogs.InvalidCatalogError
+        Raised if a catalog lacks a required column or ids repeat.
     """
+    of = f" of {where}" if where else ""
+    # A repeated id would pair a score with another source's label.
+    check_source_catalog(reliability, ["diaSourceId", "reliability", "cutoutFlags_edge", "cutoutFlags_noData"],
+                         what=f"reliability catalog{of}")
+    check_source_catalog(truth, ["diaSourceId", "is_real", "truth_class"], what=f"truth catalog{of}")
+    check_source_catalog(sources, ["diaSourceId", "snr", "x", "y"], what=f"DIA source catalog{of}")
     ids = np.asarray(reliability["diaSourceId"], dtype=np.int64)
     truth_rows = match_ids(np.asarray(truth["diaSourceId"], dtype=np.int64), ids)
     source_rows = match_ids(np.asarray(sources["diaSourceId"], dtype=np.int64), ids)
@@ -116,7 +129,8 @@ def load_scored_sources(butler: Any, collections: Sequence[str], where: str, bin
             continue
         truth = butler.get("dia_source_truth", ref.dataId, collections=collections)
         sources = butler.get("dia_source_unstandardized", ref.dataId, collections=collections)
-        parts.append(join_scores(reliability, truth, sources))
+        parts.append(join_scores(reliability, truth, sources,
+                                 f"visit={ref.dataId['visit']} detector={ref.dataId['detector']}"))
     return vstack(parts) if parts else join_scores(*(_empty_inputs()))
 
 
