@@ -23,7 +23,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CliError", "apply_config_overrides", "one_line"]
+__all__ = ["CliError", "apply_config_overrides", "first_line", "one_line"]
 
 import ast
 import os
@@ -34,6 +34,16 @@ import lsst.pex.config as pexConfig
 
 class CliError(Exception):
     """A user error: printed as one line, exit status 2."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message.
+
+    ``lsst.pex.config`` validation errors append several lines pointing at
+    the field definitions; callers here want one line.
+    """
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def one_line(exc: BaseException) -> str:

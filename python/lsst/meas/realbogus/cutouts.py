@@ -63,6 +63,7 @@ import numpy as np
 import lsst.pex.config as pexConfig
 
 from .arrayKernels import gather_windows, nanmedian_rows
+from .cliUtils import first_line
 
 CHANNELS = ("template", "science", "difference")
 """Channel order of every triplet, fixed: index 0 is the template, 1 the
@@ -253,20 +254,12 @@ class CutoutConfig(pexConfig.Config):
             try:
                 setattr(config, key, value)
             except Exception as err:  # pex_config raises several types, with multi-line messages
-                raise ValueError(f"invalid cutout setting {key}={value!r}: {_first_line(err)}") from None
+                raise ValueError(f"invalid cutout setting {key}={value!r}: {first_line(err)}") from None
         try:
             config.validate()
         except Exception as err:
-            raise ValueError(f"invalid cutout settings: {_first_line(err)}") from None
+            raise ValueError(f"invalid cutout settings: {first_line(err)}") from None
         return config
-
-
-def _first_line(err: Exception) -> str:
-    """The first line of an error message (pex_config appends where the
-    field is defined).
-    """
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
 
 
 @dataclasses.dataclass(frozen=True)

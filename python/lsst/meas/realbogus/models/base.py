@@ -49,6 +49,8 @@ import torch
 
 import lsst.pex.config as pexConfig
 
+from ..cliUtils import first_line
+
 CHANNELS = ("template", "science", "difference")
 """Order of the three input channels."""
 
@@ -65,16 +67,6 @@ class UnsupportedCutoutSizeError(ValueError):
     The message is one line naming the architecture, the supported range and
     the requested size.
     """
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message.
-
-    ``lsst.pex.config`` validation errors append several lines pointing at
-    the field definitions; callers here want one line.
-    """
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def count_parameters(model: torch.nn.Module, trainableOnly: bool = False) -> int:
