@@ -466,6 +466,8 @@ class _Trainer:
         self.autocast = self.device.type == "cuda" and config.mixedPrecision
         torch.manual_seed(config.seed)
         self.model = config.model.apply(data.cutout_config.size).to(self.device)
+        # Each rank reads only its own datasets (distributedSharding="datasets").
+        self.sharded = self.dist.active and config.distributedSharding == "datasets"
         # self.net is what the training step calls: the model itself, or its
         # DDP wrapper (which averages gradients over ranks in backward).
         self.net = self.model
@@ -560,15 +562,7 @@ class _Trainer:
     def load_checkpoint(self) -> bool:
         # Rank 0 reads the checkpoint and hands it (or its error) to every
         # rank, so all resume from the same state, shared disk or not.
-        state, error = None, None
-        if self.dist.is_main:
-            try:
-                state = self._read_checkpoint()
-            except TrainingError as err:
-                error = str(err)
-        state, error = self.dist.broadcast((state, error))
-        if error:
-            raise TrainingError(error)
+        state = self.dist.on_main(self._read_checkpoint)
         if state is None:
             return False
         self.model.load_state_dict(state["model"])
@@ -617,9 +611,6 @@ class _Trainer:
         whatever the local batch sizes.
         """
         c, dist = self.config, self.dist
-        sharded = dist.active and c.distributedSharding == "datasets"
-        # Sharded ranks shuffle and augment their own triplets: a seed per rank.
-        seed = _epoch_seed(c.seed, self.epoch, dist.rank) if sharded else seed
         rng = np.random.default_rng(seed)
         generator = torch.Generator().manual_seed(seed)
         if not dist.active:
@@ -627,7 +618,7 @@ class _Trainer:
                 x = self._tensor(batch.cutouts)
                 yield batch, (augment(x, generator) if c.augment else x), 1.0
             return
-        if not sharded:
+        if not self.sharded:
             # The single-process batch and augmentation, then this rank's slice of it.
             for batch in self.data.batches(c.batchSize, rng, c.shuffleBufferRows):
                 if len(batch) < 2 * dist.world_size:
@@ -660,10 +651,10 @@ class _Trainer:
         self.load_checkpoint()
         show = c.progressBar and sys.stderr.isatty() and self.dist.is_main
         while self.epoch < c.epochs and not self.stopped_early and not self._out_of_steps():
-            seed = _epoch_seed(c.seed, self.epoch)
-            # Sharded ranks train on different rows: each draws its own dropout masks.
-            sharded = self.dist.active and c.distributedSharding == "datasets"
-            torch.manual_seed(_epoch_seed(c.seed, self.epoch, self.dist.rank) if sharded else seed)
+            # Sharded ranks train on different rows: each shuffles, augments and
+            # draws dropout masks with a seed of its own.
+            seed = _epoch_seed(c.seed, self.epoch, self.dist.rank if self.sharded else None)
+            torch.manual_seed(seed)
             self.net.train()
             start = time.perf_counter()
             losses, seen = [], 0
