@@ -189,17 +189,14 @@ class TripletData:
         classes: dict[str, int] = {}
         for index, handle in enumerate(self._handles):
             name = self._names[index]
-            try:
-                table = handle.get(parameters={"columns": _SCAN_COLUMNS, "strip_astropy_meta_yaml": False})
-            except (KeyError, ValueError) as exc:  # a column the Parquet file does not have
-                raise TripletDataError(f"rb_triplets {name} cannot be read for training: {one_line(exc)}") from None
+            table = self._get(index, handle, {"columns": _SCAN_COLUMNS, "strip_astropy_meta_yaml": False})
             try:
                 check_source_catalog(table, ["diaSourceId", "label", "truthClass"], what=f"rb_triplets {name}")
             except InvalidCatalogError as exc:
                 raise TripletDataError(str(exc)) from None
             settings = table.meta.get("cutout")
             if settings is None:
-                raise TripletDataError(f"rb_triplets {self._names[index]} records no cutout settings.")
+                raise TripletDataError(f"rb_triplets {name} records no cutout settings.")
             if reference is None:
                 reference = (self._names[index], settings)
             elif settings != reference[1]:
@@ -237,10 +234,11 @@ class TripletData:
     @property
     def shard_indices(self) -> list[int]:
         """Indices of the datasets `batches` reads (all without a shard)."""
-        if self._shard is None:
-            return list(range(len(self._handles)))
-        rank, world_size = self._shard
-        return [i for i in range(len(self._handles)) if i % world_size == rank]
+        return [i for i in range(len(self._handles)) if self._in_shard(i)]
+
+    def _in_shard(self, index: int) -> bool:
+        """Whether this process trains on dataset ``index``."""
+        return self._shard is None or index % self._shard[1] == self._shard[0]
 
     def shard_rows(self, rank: int, world_size: int) -> int:
         """Training rows of the datasets of shard ``rank`` of
@@ -254,17 +252,22 @@ class TripletData:
         size = self.cutout_config.size
         return (3, size, size)
 
+    def _get(self, index: int, handle: Any, parameters: dict[str, Any]) -> Any:
+        """Read dataset ``index`` through ``handle``; a missing column or an
+        unreadable file is a one-line `TripletDataError` naming it.
+        """
+        try:
+            return handle.get(parameters=parameters)
+        except (KeyError, ValueError, OSError) as exc:
+            raise TripletDataError(
+                f"rb_triplets {self._names[index]} cannot be read for training: {one_line(exc)}"
+            ) from None
+
     def _load(self, index: int, handle: Any = None) -> tuple[TripletBatch, TripletBatch]:
         """Read one dataset (through ``handle``, default its own), split
         into (train, validation) labelled rows.
         """
-        handle = self._handles[index] if handle is None else handle
-        try:
-            table = handle.get(parameters={"columns": _LOAD_COLUMNS})
-        except (KeyError, ValueError, OSError) as exc:  # unreadable since the scan, or a column missing
-            raise TripletDataError(
-                f"rb_triplets {self._names[index]} cannot be read for training: {one_line(exc)}"
-            ) from None
+        table = self._get(index, self._handles[index] if handle is None else handle, {"columns": _LOAD_COLUMNS})
         labels = np.asarray(table["label"], dtype=np.int64)
         ids = np.asarray(table["diaSourceId"], dtype=np.int64)
         batch = TripletBatch(
@@ -337,7 +340,7 @@ class TripletData:
 
     def _remember(self, index: int, train: TripletBatch) -> None:
         """Cache a dataset's training rows if the budget allows."""
-        if self._shard is not None and index % self._shard[1] != self._shard[0]:
+        if not self._in_shard(index):
             return  # another rank trains on it
         if index not in self._cache and self._cached_bytes + train.cutouts.nbytes <= self._cache_bytes:
             self._cache[index] = train
