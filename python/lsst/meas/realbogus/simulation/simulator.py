@@ -124,10 +124,13 @@ def _simulate_in_worker(spec: DetectorVisitSpec) -> DetectorVisitProduct:
     return simulate_detector_visit(spec, _WORKER_CONFIG)
 
 
-def _simulate_and_write_in_worker(spec: DetectorVisitSpec) -> DetectorVisitCounts:
-    product = simulate_detector_visit(spec, _WORKER_CONFIG)
-    write_detector_visit(_WORKER_BUTLER, _WORKER_CONFIG.run, product)
+def _write_and_count(butler: Butler, run: str, product: DetectorVisitProduct) -> DetectorVisitCounts:
+    write_detector_visit(butler, run, product)
     return DetectorVisitCounts.of(product)
+
+
+def _simulate_and_write_in_worker(spec: DetectorVisitSpec) -> DetectorVisitCounts:
+    return _write_and_count(_WORKER_BUTLER, _WORKER_CONFIG.run, simulate_detector_visit(spec, _WORKER_CONFIG))
 
 
 class Simulator:
@@ -203,10 +206,6 @@ class Simulator:
                 detector_regions={s.detector: s.wcs.sky_polygon((s.height, s.width)) for s in specs},
             )
 
-    def _write(self, butler: Butler, product: DetectorVisitProduct) -> DetectorVisitCounts:
-        write_detector_visit(butler, self.config.run, product)
-        return DetectorVisitCounts.of(product)
-
     def run(self, root: str, *, jobs: int = 1, overwrite: bool = False, progress: bool | None = None
             ) -> SimulationSummary:
         """Create the repository at ``root`` and fill it.
@@ -239,7 +238,8 @@ class Simulator:
 
             bar = tqdm(total=len(self.specs), unit="detector-visit", desc="rb-simulate")
         if jobs <= 1:
-            results = ((spec, self._write(butler, product)) for spec, product in self.products(1))
+            results = ((spec, _write_and_count(butler, self.config.run, product))
+                       for spec, product in self.products(1))
         else:
             # Workers write their own detector-visits (FITS compression is
             # most of a write, which the parent alone could not keep up
