@@ -25,9 +25,12 @@ and an in-process pipeline runner (the same executor code as pipetask).
 
 import atexit
 import functools
+import glob
 import os
 import shutil
+import signal
 import tempfile
+import time
 
 from lsst.daf.butler import Butler
 from lsst.pipe.base import Pipeline
@@ -131,3 +134,21 @@ def ci_model():
     package = TrainRealBogusTask(config=config).run(handles, names=names).model
     _put_model(Butler.from_config(root, writeable=True), package, MODEL)
     return root, package
+
+
+def kill_group_when(proc, pattern, timeout=240):
+    """SIGKILL a process group once a file matching ``pattern`` exists.
+
+    Returns
+    -------
+    killed : `bool`
+        False if the process ended (or the wait timed out) first.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None and not glob.glob(pattern, recursive=True):
+        time.sleep(0.02)
+    killed = proc.poll() is None
+    if killed:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return killed

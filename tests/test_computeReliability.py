@@ -21,13 +21,10 @@
 
 """Tests of computeReliability and filterReliability on a ci repository."""
 
-import glob
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 from unittest import mock
 
@@ -48,7 +45,16 @@ from lsst.meas.realbogus.devices import DeviceError
 from lsst.meas.realbogus.filterReliability import FilterReliabilityTask
 from lsst.meas.realbogus.scoring import score_triplets
 
-from ciRepository import MODEL, PIPELINES, SIM_COLLECTION, TEST_WHERE, TRIPLETS, ci_model, run_pipeline
+from ciRepository import (
+    MODEL,
+    PIPELINES,
+    SIM_COLLECTION,
+    TEST_WHERE,
+    TRIPLETS,
+    ci_model,
+    kill_group_when,
+    run_pipeline,
+)
 
 BIN = os.path.dirname(sys.executable)
 SCORE_WHERE = "instrument='LSSTCam-imSim' AND " + TEST_WHERE
@@ -215,13 +221,7 @@ class ComputeReliabilityTestCase(lsst.utils.tests.TestCase):
                "--register-dataset-types"]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         pattern = os.path.join(self.root, output, "*", "dia_source_reliability", "**", "*.parq*")
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and proc.poll() is None and not glob.glob(pattern, recursive=True):
-            time.sleep(0.02)
-        killed_running = proc.poll() is None
-        if killed_running:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        killed_running = kill_group_when(proc, pattern, timeout=300)
         # A kill inside a registry transaction leaves SQLite a hot journal that only a writeable
         # connection may roll back; a read-only Butler would fail until then.
         butler = Butler.from_config(self.root, writeable=True)

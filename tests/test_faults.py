@@ -24,7 +24,6 @@ run and of an ``rb-train`` run, each resumed to the uninterrupted result; and
 bit-identical scores across runs on the CPU.
 """
 
-import glob
 import os
 import re
 import shutil
@@ -32,7 +31,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 import numpy as np
@@ -51,6 +49,7 @@ from ciRepository import (
     TEST_WHERE,
     TRIPLETS,
     ci_model,
+    kill_group_when,
     quick_training_config,
     run_pipeline,
     triplet_handles,
@@ -67,24 +66,6 @@ KILL_PIPELINE = "ComputeReliability.yaml#computeReliability"
 CPU = {"device": "cpu", "numThreads": 1}
 # Enough epochs that a kill after the first checkpoint lands mid-run.
 EPOCHS = 6
-
-
-def kill_group_when(proc, pattern, timeout=240):
-    """SIGKILL a process group once a file matching ``pattern`` exists.
-
-    Returns
-    -------
-    killed : `bool`
-        False if the process ended (or the wait timed out) first.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None and not glob.glob(pattern, recursive=True):
-        time.sleep(0.02)
-    killed = proc.poll() is None
-    if killed:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    return killed
 
 
 class ScoringKillTestCase(lsst.utils.tests.TestCase):
