@@ -159,8 +159,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     use_checkout()
     from lsst.daf.butler import Butler
 
-    from lsst.meas.realbogus.cutouts import CutoutConfig
-
     _, data_id = detector_repository(args.repo)
     root = str(args.repo)
     butler = Butler.from_config(root, writeable=True)
