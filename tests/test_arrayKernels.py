@@ -19,7 +19,8 @@
 # You should have received a copy of the GNU General Public License
 # along with this program.  If not, see <https://www.gnu.org/licenses/>.
 
-"""The vectorized kernels equal the NumPy calls they replace, bit for bit."""
+"""The compiled and vectorized kernels equal the NumPy computations they
+replace, bit for bit."""
 
 import unittest
 import warnings
@@ -28,7 +29,14 @@ import numpy as np
 
 import lsst.utils.tests
 
-from lsst.meas.realbogus.arrayKernels import gather_windows, nanmedian_rows
+from lsst.meas.realbogus import arrayKernels
+from lsst.meas.realbogus.arrayKernels import (
+    compile_kernels,
+    cut_channel_stamps,
+    gather_windows,
+    nanmedian_rows,
+)
+from lsst.meas.realbogus.cutouts import extract_stamps, stamp_origin
 
 
 class NanmedianRowsTestCase(lsst.utils.tests.TestCase):
@@ -57,6 +65,142 @@ class NanmedianRowsTestCase(lsst.utils.tests.TestCase):
     def test_no_nan_is_plain_median(self):
         values = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
         np.testing.assert_array_equal(nanmedian_rows(values), np.median(values, axis=-1))
+
+    def test_hard_rows(self):
+        """Ties, sorted runs, infinities and the sizes around the switch
+        from direct selection to sample bracketing (128 values).
+        """
+        rng = np.random.default_rng(2)
+        for length in (127, 128, 129, 130, 2600, 2601):
+            base = rng.normal(size=(6, length))
+            rows = [
+                np.round(base[0] * 2),  # few distinct values
+                np.sort(base[1]),
+                -np.sort(base[2]),
+                np.where(np.arange(length) < length // 2, 7.0, base[3]),  # half tied at the median
+                np.full(length, 3.0),
+                base[5],
+            ]
+            values = np.array(rows)
+            values[5, ::7] = np.inf
+            values[5, 3::11] = -np.inf
+            values[5, 5::13] = np.nan
+            for dtype in (np.float32, np.float64):
+                got = nanmedian_rows(values.astype(dtype))
+                np.testing.assert_array_equal(got, self.reference(values.astype(dtype)))
+
+    def test_empty_rows_and_bad_dtype(self):
+        self.assertTrue(np.isnan(nanmedian_rows(np.zeros((2, 0), dtype=np.float32))).all())
+        with self.assertRaisesRegex(TypeError, "float32 or float64"):
+            nanmedian_rows(np.arange(4).reshape(2, 2))
+
+
+class CutChannelStampsTestCase(lsst.utils.tests.TestCase):
+    """`cut_channel_stamps` against gathering with `extract_stamps` and
+    taking `numpy.nanmedian`, on images with every kind of missing pixel.
+    """
+
+    size = 9
+
+    def setUp(self):
+        rng = np.random.default_rng(3)
+        shape = (40, 50)
+        self.image = rng.normal(100, 5, shape).astype(np.float32)
+        self.image[rng.random(shape) < 0.03] = np.nan
+        self.image[rng.random(shape) < 0.01] = np.inf
+        self.variance = rng.uniform(20, 30, shape).astype(np.float32)
+        self.variance[rng.random(shape) < 0.05] = 0.0
+        self.variance[rng.random(shape) < 0.02] = -1.0
+        self.variance[rng.random(shape) < 0.02] = np.nan
+        self.variance[rng.random(shape) < 0.02] = np.inf
+        self.bad = rng.random(shape) < 0.02
+        # Interior, every edge and corner, wholly off the image, and a stamp
+        # in a block of NaN (nothing left to take a median of).
+        self.image[20:31, 20:31] = np.nan
+        self.x = np.array([25.0, 0.0, 49.0, 10.0, 10.0, 0.2, 49.6, -30.0, 25.0, 12.3])
+        self.y = np.array([12.0, 20.0, 20.0, 0.0, 39.0, 0.4, 39.4, 500.0, 25.0, 30.7])
+
+    def reference(self, mask=None, bits=None):
+        pixels, _ = extract_stamps(self.image, self.x, self.y, self.size, fill=np.nan)
+        variance, _ = extract_stamps(self.variance, self.x, self.y, self.size, fill=np.nan)
+        missing = ~np.isfinite(pixels) | extract_stamps(self.bad, self.x, self.y, self.size, fill=True)[0]
+        if mask is not None:
+            packed, _ = extract_stamps(mask, self.x, self.y, self.size, fill=0)
+            missing |= (packed & bits).any(axis=-1)
+        pixels[missing] = np.nan
+        with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            variance[missing | ~(variance > 0) | np.isinf(variance)] = np.nan
+            n = len(self.x)
+            return (pixels, missing, np.nanmedian(pixels.reshape(n, -1), axis=1),
+                    np.nanmedian(variance.reshape(n, -1), axis=1))
+
+    def cut(self, **kwargs):
+        n = len(self.x)
+        cutouts = np.full((n + 2, 3, self.size, self.size), -7.0, dtype=np.float32)
+        missing = np.zeros(cutouts.shape, dtype=bool)
+        x0, y0 = stamp_origin(self.x, self.y, self.size)
+        center, variance_median = cut_channel_stamps(
+            self.image, y0, x0, cutouts, missing, channel=1, start=2, variance=self.variance, bad=self.bad,
+            **kwargs)
+        # Only the requested channel and rows were written.
+        self.assertTrue((cutouts[:2] == -7).all() and (cutouts[:, [0, 2]] == -7).all())
+        self.assertFalse(missing[:2].any() or missing[:, [0, 2]].any())
+        return cutouts[2:, 1], missing[2:, 1], center, variance_median
+
+    def assertSameAsReference(self, got, expected):
+        for g, e in zip(got, expected):
+            self.assertEqual(g.dtype, e.dtype)
+            np.testing.assert_array_equal(g, e)
+
+    def test_equals_numpy(self):
+        got = self.cut()
+        expected = self.reference()
+        self.assertSameAsReference(got, expected)
+        pixels, missing, center, variance_median = got
+        self.assertTrue(missing[7].all() and np.isnan(center[7]) and np.isnan(variance_median[7]))
+        self.assertTrue(missing[1, :, :4].all())  # x = 0: four columns off the image
+        self.assertTrue(np.isnan(center[8]))  # the stamp in the block of NaN
+
+    def test_packed_masks_of_any_width(self):
+        rng = np.random.default_rng(4)
+        for nbytes in (1, 2, 3, 4, 8):
+            mask = (rng.random((*self.image.shape, nbytes)) < 0.1).astype(np.uint8) * rng.integers(
+                1, 256, (*self.image.shape, nbytes), dtype=np.uint8)
+            bits = np.zeros(nbytes, dtype=np.uint8)
+            bits[-1] = 0b00010100  # bits only in the last byte
+            with self.subTest(nbytes=nbytes):
+                got = self.cut(mask=mask, mask_bits=bits)
+                self.assertSameAsReference(got, self.reference(mask, bits))
+                self.assertGreater(got[1].sum(), self.cut()[1].sum())
+        # No bits set: the mask is not consulted.
+        self.assertSameAsReference(self.cut(mask=mask, mask_bits=np.zeros(8, np.uint8)), self.reference())
+
+    def test_no_variance(self):
+        x0, y0 = stamp_origin(self.x, self.y, self.size)
+        cutouts = np.empty((len(self.x), 3, self.size, self.size), dtype=np.float32)
+        center, variance_median = cut_channel_stamps(self.image, y0, x0, cutouts, np.empty(cutouts.shape, bool))
+        self.assertTrue(np.isnan(variance_median).all())
+        self.assertTrue(np.isfinite(center[:7]).all())
+
+    def test_compile_kernels(self):
+        compile_kernels()  # every mask width and both median dtypes, on tiny arrays
+        self.assertEqual(len(arrayKernels._cut_channel.signatures), 4)
+
+    def test_refuses_bad_outputs_and_planes(self):
+        x0, y0 = stamp_origin(self.x, self.y, self.size)
+        shape = (len(self.x), 3, self.size, self.size)
+        with self.assertRaisesRegex(ValueError, "cutouts must be a C-contiguous 4-d float32"):
+            cut_channel_stamps(self.image, y0, x0, np.empty(shape), np.empty(shape, bool))
+        with self.assertRaisesRegex(ValueError, "missing must be"):
+            cut_channel_stamps(self.image, y0, x0, np.empty(shape, np.float32), np.empty(shape, bool)[:, 1:])
+        with self.assertRaisesRegex(ValueError, "do not fit cutouts"):
+            cut_channel_stamps(self.image, y0, x0, np.empty(shape, np.float32), np.empty(shape, bool), start=1)
+        with self.assertRaisesRegex(ValueError, "do not fit cutouts"):
+            cut_channel_stamps(self.image, y0, x0, np.empty(shape, np.float32), np.empty(shape, bool), channel=3)
+        with self.assertRaisesRegex(ValueError, r"variance plane has shape \(4, 4\)"):
+            cut_channel_stamps(self.image, y0, x0, np.empty(shape, np.float32), np.empty(shape, bool),
+                               variance=np.ones((4, 4), np.float32))
 
 
 class GatherWindowsTestCase(lsst.utils.tests.TestCase):

@@ -26,7 +26,9 @@ This is the one place where pixels around sources are cut out: the
 simulator's measurement calls `extract_stamps`, and the triplet builder
 (training) and the scoring task (inference) both call `extract_triplets`, so
 a source sees the same pixels, normalized the same way, in training and
-inference.
+inference. The per-pixel work of a triplet channel (gather, missing-pixel
+tests, the two medians of the normalization) runs in one compiled pass,
+`arrayKernels.cut_channel_stamps`; the arithmetic after it is NumPy's.
 
 Pixel convention: pixel ``(i, j)`` (row, column) covers
 ``[j - 0.5, j + 0.5) x [i - 0.5, i + 0.5)`` in ``(x, y)``; a stamp of size
@@ -62,7 +64,7 @@ import numpy as np
 
 import lsst.pex.config as pexConfig
 
-from .arrayKernels import gather_windows, nanmedian_rows
+from .arrayKernels import cut_channel_stamps, gather_windows
 from .cliUtils import first_line
 
 CHANNELS = ("template", "science", "difference")
@@ -425,17 +427,16 @@ def extract_triplets(
     missing = np.empty((n, len(CHANNELS), size, size), dtype=bool)
 
     # The work splits into (channel, block of sources) pieces, independent of
-    # each other; NumPy releases the GIL in the heavy calls (copies, sorts,
-    # ufuncs), so threads overlap them. Blocks of sources keep two threads
-    # evenly loaded (three channels alone would not).
+    # each other; the compiled kernel and NumPy's ufuncs release the GIL, so
+    # threads overlap them. Blocks of sources keep two threads evenly loaded
+    # (three channels alone would not).
     workers = max(int(threads), 1)
     blocks = [slice(start, start + -(-n // workers)) for start in range(0, n, -(-n // workers))]
     pieces = [(c, block) for c in range(len(CHANNELS)) for block in blocks]
 
     def cut(piece: tuple[int, slice]) -> tuple[np.ndarray, np.ndarray | None]:
         c, block = piece
-        return _cut_channel(planes[c], CHANNELS[c], x[block], y[block], config, cutouts[block, c],
-                            missing[block, c])
+        return _cut_channel(planes[c], c, block, x[block], y[block], config, cutouts, missing)
 
     if workers > 1:
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
@@ -461,50 +462,38 @@ def extract_triplets(
 
 def _cut_channel(
     p: ImagePlanes,
-    name: str,
+    channel: int,
+    block: slice,
     x: np.ndarray,
     y: np.ndarray,
     config: CutoutConfig,
-    out: np.ndarray,
-    missing: np.ndarray,
+    cutouts: np.ndarray,
+    missing_all: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Cut and normalize one channel of every triplet.
+    """Cut and normalize one channel of a block of triplets.
 
-    Writes the normalized (N, S, S) stamps into ``out`` and their missing
-    pixels into ``missing``; returns the per-source off-image flags and,
-    if any stamp crosses an edge, the (N, S, S) on-image pixel mask.
+    Writes the normalized stamps of the sources at ``x``, ``y`` into
+    ``cutouts[block, channel]`` and their missing pixels into
+    ``missing_all[block, channel]``; returns the per-source off-image flags
+    and, if any stamp crosses an edge, the (N, S, S) on-image pixel mask.
     """
+    start = block.start
     size = int(config.size)
-    n = len(x)
+    snr = config.normalization in ("snr", "snrAsinh")
+    if snr and p.variance is None:
+        raise ValueError(f"normalization {config.normalization!r} needs the {CHANNELS[channel]} variance.")
     px, py = x - p.x0, y - p.y0
-    stamps, off = extract_stamps(np.asarray(p.image, dtype=np.float32), px, py, size, fill=np.nan)
+    x0, y0 = stamp_origin(px, py, size)
+    height, width = p.shape
+    off = (x0 < 0) | (y0 < 0) | (x0 + size > width) | (y0 + size > height)
     inside = _inside_image(p.shape, px, py, size) if off.any() else None
-    # Off-image pixels are NaN from extract_stamps; NaN/inf pixels in the
-    # image are missing too.
-    np.logical_not(np.isfinite(stamps), out=missing)
-    if p.bad is not None:
-        bad, _ = extract_stamps(p.bad, px, py, size, fill=True)
-        missing |= bad
-    if p.mask is not None and p.maskBits is not None:
-        packed, _ = extract_stamps(p.mask, px, py, size, fill=0)
-        packed = packed.reshape(n, size, size, -1)
-        # One byte at a time: NumPy reduces a short last axis slowly.
-        for byte in np.flatnonzero(p.maskBits):
-            missing |= (packed[..., byte] & p.maskBits[byte]) != 0
-    noise = np.ones(n, dtype=np.float32)
-    if config.normalization in ("snr", "snrAsinh"):
-        if p.variance is None:
-            raise ValueError(f"normalization {config.normalization!r} needs the {name} variance.")
-        var, _ = extract_stamps(np.asarray(p.variance, dtype=np.float32), px, py, size, fill=np.nan)
-        with np.errstate(invalid="ignore"):
-            unusable_var = ~(var > 0)  # also NaN
-        unusable_var |= missing
-        unusable_var |= np.isinf(var)
-        np.copyto(var, np.nan, where=unusable_var)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-missing cutouts give NaN
-            noise = np.sqrt(nanmedian_rows(var.reshape(n, -1)))
-    _normalize(stamps, missing, noise, config, out)
+    center, variance_median = cut_channel_stamps(
+        p.image, y0, x0, cutouts, missing_all, channel=channel, start=start,
+        variance=p.variance if snr else None, mask=p.mask, mask_bits=p.maskBits, bad=p.bad,
+    )
+    out = cutouts[start : start + len(x), channel]
+    missing = missing_all[start : start + len(x), channel]
+    _normalize(out, center, np.sqrt(variance_median), config)
     # A channel without a usable noise estimate or norm is filled whole.
     unusable = ~(np.isfinite(out) | missing).all(axis=(1, 2))
     missing |= unusable[:, None, None]
@@ -523,21 +512,16 @@ def _inside_image(shape: tuple[int, int], x: np.ndarray, y: np.ndarray, size: in
     return rows_ok[:, :, None] & cols_ok[:, None, :]
 
 
-def _normalize(
-    stamps: np.ndarray, missing: np.ndarray, noise: np.ndarray, config: CutoutConfig, out: np.ndarray
-) -> None:
-    """Normalize (N, S, S) stamps of one channel per source into ``out``,
-    ignoring missing pixels; NaN where a stamp is unusable. ``stamps`` is
-    overwritten (in place: no copies of the cutouts).
+def _normalize(stamps: np.ndarray, center: np.ndarray, noise: np.ndarray, config: CutoutConfig) -> None:
+    """Normalize (N, S, S) stamps of one channel in place, given each
+    stamp's median and noise; missing pixels are NaN and stay NaN, and a
+    stamp without a usable median or scale becomes NaN.
     """
-    n = len(stamps)
-    np.copyto(stamps, np.nan, where=missing)
     if config.normalization == "none":
-        out[...] = stamps
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-missing stamps give NaN
-        stamps -= nanmedian_rows(stamps.reshape(n, -1))[:, None, None]
+        stamps -= center[:, None, None]
         if config.normalization == "l2":
             scale = np.sqrt(np.nansum(stamps * stamps, axis=(1, 2)))[:, None, None]
             scale = np.where(scale > 0, scale, np.nan)
@@ -548,9 +532,7 @@ def _normalize(
         s = config.asinhSoftening
         stamps /= s
         np.arcsinh(stamps, out=stamps)
-        np.multiply(stamps, s, out=out)
-    else:
-        out[...] = stamps
+        stamps *= s
 
 
 class TripletImagesConfig(pexConfig.Config):
