@@ -153,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="Repository with one DC2-size detector-visit (simulated if absent).")
     parser.add_argument("--sources", type=int, nargs="+", default=[50, 212, 1000],
                         help="Source counts (default 50 212 1000: mean, peak, AP's limit).")
-    parser.add_argument("--repeats", type=int, default=3, help="Timings per method; the best is kept.")
+    parser.add_argument("--repeats", type=int, default=7, help="Timings per method; the best is kept.")
     parser.add_argument("--size", type=int, help="Cutout size (default: CutoutConfig's).")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                         help="Threads of the vectorized extractor (the loop uses one).")
