@@ -80,7 +80,12 @@ def _sub_images(images, x, y, size):
     x0, y0 = stamp_origin(x, y, size)
     for i in range(len(x)):
         box = lsst.images.Box.factory[int(y0[i]) : int(y0[i]) + size, int(x0[i]) : int(x0[i]) + size]
-        yield [image[box.intersection(image.bbox)] for image in images], int(x0[i]), int(y0[i])
+        try:
+            subs = [image[box.intersection(image.bbox)] for image in images]
+        except lsst.images.NoOverlapError:
+            raise ValueError(f"source {i} at ({x[i]}, {y[i]}) is wholly off the image; the loops need "
+                             "a sub-image of every source.") from None
+        yield subs, int(x0[i]), int(y0[i])
 
 
 def per_source_loop(images, x, y, config):
@@ -107,9 +112,9 @@ def per_source_loop(images, x, y, config):
                       slice(sub.bbox.x.start - x0, sub.bbox.x.stop - x0))
             pixels[window] = sub.image.array
             variance[window] = sub.variance.array
-            bad = sub.mask.get(*[p for p in config.badMaskPlanes if p in sub.mask.schema.names]) \
-                if any(p in sub.mask.schema.names for p in config.badMaskPlanes) else False
-            missing[window] = ~np.isfinite(sub.image.array) | bad
+            present = [p for p in config.badMaskPlanes if p in sub.mask.schema.names]
+            bad = (sub.mask.array & sub.mask.schema.bitmask(*present)).any(axis=-1) if present else False
+            missing[window] = ~np.isfinite(pixels[window]) | bad
             pixels[missing] = np.nan
             with warnings.catch_warnings(), np.errstate(invalid="ignore"):
                 warnings.simplefilter("ignore", RuntimeWarning)

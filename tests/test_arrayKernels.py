@@ -89,6 +89,20 @@ class NanmedianRowsTestCase(lsst.utils.tests.TestCase):
                 got = nanmedian_rows(values.astype(dtype))
                 np.testing.assert_array_equal(got, self.reference(values.astype(dtype)))
 
+    def test_median_outside_the_sample(self):
+        """The median below the smallest or above the largest sample value
+        (the sample is every 41st value of a 2601-value row).
+        """
+        rng = np.random.default_rng(5)
+        length = 2601
+        step = length // 63
+        sampled = np.arange(63) * step + step // 2
+        for sign in (1.0, -1.0):
+            values = rng.normal(size=(4, length)).astype(np.float32)
+            values[:, sampled] = sign * (1000 + np.arange(63))  # sample far above (or below) the rest
+            values[1, 5] = np.nan  # an even count
+            np.testing.assert_array_equal(nanmedian_rows(values), self.reference(values))
+
     def test_empty_rows_and_bad_dtype(self):
         self.assertTrue(np.isnan(nanmedian_rows(np.zeros((2, 0), dtype=np.float32))).all())
         with self.assertRaisesRegex(TypeError, "float32 or float64"):
@@ -175,6 +189,25 @@ class CutChannelStampsTestCase(lsst.utils.tests.TestCase):
                 self.assertGreater(got[1].sum(), self.cut()[1].sum())
         # No bits set: the mask is not consulted.
         self.assertSameAsReference(self.cut(mask=mask, mask_bits=np.zeros(8, np.uint8)), self.reference())
+
+    def test_bracketed_medians_in_full_size_stamps(self):
+        self.size = 51  # over 128 values a stamp: the sample-bracketed selection
+        self.assertSameAsReference(self.cut(), self.reference())
+
+    def test_mask_bits_must_fit_the_mask(self):
+        rng = np.random.default_rng(6)
+        mask = rng.integers(0, 256, (*self.image.shape, 3), dtype=np.uint8)
+        short = np.array([0, 0b100], dtype=np.uint8)  # no bits for the last byte
+        self.assertSameAsReference(self.cut(mask=mask, mask_bits=short),
+                                   self.reference(mask, np.append(short, 0).astype(np.uint8)))
+        flat = mask[:, :, 0]
+        self.assertSameAsReference(self.cut(mask=flat, mask_bits=np.array([8], np.uint8)),
+                                   self.reference(flat[:, :, None], np.array([8], np.uint8)))
+        for bits in (np.ones(4, np.uint8), np.ones((1, 3), np.uint8)):
+            with self.assertRaisesRegex(ValueError, "do not fit a packed integer mask"):
+                self.cut(mask=mask, mask_bits=bits)
+        with self.assertRaisesRegex(ValueError, "do not fit a packed integer mask"):
+            self.cut(mask=mask.astype(np.float32), mask_bits=short)
 
     def test_no_variance(self):
         x0, y0 = stamp_origin(self.x, self.y, self.size)

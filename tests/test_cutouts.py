@@ -22,11 +22,18 @@
 """Tests of the stamp extractor shared by measurement, training and scoring."""
 
 import unittest
+import warnings
 
 import numpy as np
 
 import lsst.utils.tests
-from lsst.meas.realbogus.cutouts import extract_stamps
+from lsst.meas.realbogus.cutouts import (
+    CutoutConfig,
+    ImagePlanes,
+    extract_stamps,
+    extract_triplets,
+    stamp_origin,
+)
 
 
 class ExtractStampsTestCase(lsst.utils.tests.TestCase):
@@ -97,6 +104,118 @@ class ExtractStampsTestCase(lsst.utils.tests.TestCase):
             extract_stamps(self.image, [1.0], [1.0], 0)
         with self.assertRaisesRegex(ValueError, "one length"):
             extract_stamps(self.image, [1.0, 2.0], [1.0], 3)
+
+
+class TripletDefinitionTestCase(lsst.utils.tests.TestCase):
+    """`extract_triplets` against the definition of a triplet written out
+    one source and one pixel at a time in NumPy, bit for bit, for every
+    normalization and on images with every kind of missing pixel.
+    """
+
+    size = 15  # 225 pixels: over the compiled median's direct-selection size
+
+    def setUp(self):
+        rng = np.random.default_rng(7)
+        shape = (60, 70)
+        self.planes = []
+        for c in range(3):
+            image = rng.normal(100 * c, 5, shape).astype(np.float32)
+            image[rng.random(shape) < 0.03] = np.nan
+            image[rng.random(shape) < 0.01] = -np.inf
+            variance = rng.uniform(20, 30, shape).astype(np.float32)
+            variance[rng.random(shape) < 0.05] = 0.0
+            variance[rng.random(shape) < 0.02] = np.nan
+            variance[40:55, 5:20] = -1.0  # no usable variance: the channel is filled
+            mask = rng.integers(0, 256, (*shape, 2), dtype=np.uint8)
+            mask[rng.random(shape) > 0.05] = 0
+            self.planes.append(ImagePlanes(image=image, variance=variance, bad=rng.random(shape) < 0.02,
+                                           x0=1000, y0=2000, mask=mask,
+                                           maskBits=np.array([0, 0b10], dtype=np.uint8)))
+        self.planes[1].image[5:25, 30:50] = np.nan  # nothing left to take a median of
+        x = np.array([35.0, 0.0, 69.0, 12.0, 40.0, 0.3, 69.6, -40.0, 40.0, 12.0, 33.3])
+        y = np.array([30.0, 20.0, 20.0, 0.0, 59.0, 0.4, 59.4, 300.0, 15.0, 47.0, 10.6])
+        self.x, self.y = x + 1000, y + 2000
+
+    def definition(self, config):
+        """Cutouts, edge, noData and noDataFraction as documented."""
+        size = config.size
+        n = len(self.x)
+        cutouts = np.empty((n, 3, size, size), dtype=np.float32)
+        edge = np.zeros(n, dtype=bool)
+        on_image_missing = np.zeros(n, dtype=bool)
+        filled = np.zeros(n, dtype=int)
+        for i in range(n):
+            for c, p in enumerate(self.planes):
+                x0, y0 = stamp_origin(self.x[i : i + 1] - p.x0, self.y[i : i + 1] - p.y0, size)
+                pixels = np.full((size, size), np.nan, dtype=np.float32)
+                variance = np.full((size, size), np.nan, dtype=np.float32)
+                missing = np.ones((size, size), dtype=bool)
+                off = np.ones((size, size), dtype=bool)
+                for r in range(size):
+                    for k in range(size):
+                        row, col = y0[0] + r, x0[0] + k
+                        if not (0 <= row < p.shape[0] and 0 <= col < p.shape[1]):
+                            continue
+                        off[r, k] = False
+                        v = p.image[row, col]
+                        missing[r, k] = (not np.isfinite(v) or p.bad[row, col]
+                                         or bool((p.mask[row, col] & p.maskBits).any()))
+                        if not missing[r, k]:
+                            pixels[r, k] = v
+                            w = p.variance[row, col]
+                            variance[r, k] = w if (w > 0 and np.isfinite(w)) else np.nan
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    center = np.nanmedian(pixels)
+                    noise = np.sqrt(np.nanmedian(variance))
+                    if config.normalization == "none":
+                        out = pixels
+                    elif config.normalization == "l2":
+                        out = pixels - center
+                        norm = np.sqrt(np.nansum((out * out)[np.newaxis], axis=(1, 2)))[0]
+                        out = out / (norm if norm > 0 else np.nan)
+                    else:
+                        out = (pixels - center) / noise
+                        if config.normalization == "snrAsinh":
+                            out = np.arcsinh(out / config.asinhSoftening) * config.asinhSoftening
+                if not (np.isfinite(out) | missing).all():
+                    missing[:] = True
+                out[missing] = config.fillValue
+                cutouts[i, c] = out
+                edge[i] |= off.any()
+                on_image_missing[i] |= (missing & ~off).any()
+                filled[i] += missing.sum()
+        return cutouts, edge, on_image_missing, (filled / (3 * size * size)).astype(np.float32)
+
+    def test_equals_definition(self):
+        for normalization in ("snrAsinh", "snr", "l2", "none"):
+            config = CutoutConfig()
+            config.size = self.size
+            config.normalization = normalization
+            config.fillValue = -3.0
+            with self.subTest(normalization=normalization):
+                got = extract_triplets(self.planes, self.x, self.y, config)
+                expected = self.definition(config)
+                for name, g, e in zip(("cutouts", "edge", "noData", "noDataFraction"),
+                                      (got.cutouts, got.edge, got.noData, got.noDataFraction), expected):
+                    self.assertEqual(g.dtype, e.dtype, name)
+                    np.testing.assert_array_equal(g, e, err_msg=name)
+                # The cases the images were made for are there.
+                self.assertEqual(got.edge.tolist(), [False, True, True, True, True, True, True, True, False,
+                                                     False, False])
+                self.assertTrue((got.cutouts[7] == -3).all())  # wholly off the image
+                self.assertTrue(got.noData[8])
+                # No usable variance under source 9: its snr channels are filled.
+                self.assertEqual(bool((got.cutouts[9] == -3).all()), normalization.startswith("snr"))
+
+    def test_threads_change_nothing(self):
+        config = CutoutConfig()
+        config.size = self.size
+        one = extract_triplets(self.planes, self.x, self.y, config, threads=1)
+        for threads in (2, 3, 8):
+            many = extract_triplets(self.planes, self.x, self.y, config, threads=threads)
+            for name in ("cutouts", "edge", "noData", "noDataFraction"):
+                np.testing.assert_array_equal(getattr(many, name), getattr(one, name), err_msg=name)
 
 
 def setup_module(module):

@@ -64,6 +64,15 @@ def nanmedian_rows(values: np.ndarray) -> np.ndarray:
         In the dtype of ``values``; NaN where a row has no non-NaN value.
         Rows with an even count of values get the mean of the two middle
         ones, as `numpy.median` does.
+
+    Notes
+    -----
+    Two differences from `numpy.nanmedian` that no image here reaches: an
+    odd count gives the middle value itself, where NumPy's path for rows
+    with NaN averages it with itself and overflows to inf above half the
+    largest float; and where a row holds both +0 and -0 at the median,
+    either zero may come back (NumPy's order of equal values is not
+    defined either).
     """
     values = np.asarray(values)
     if not np.issubdtype(values.dtype, np.floating) or values.dtype.itemsize not in (4, 8):
@@ -128,7 +137,8 @@ def cut_channel_stamps(
     Notes
     -----
     Equal, bit for bit, to gathering the stamps and taking
-    ``numpy.nanmedian`` of the pixels and of the usable variance.
+    ``numpy.nanmedian`` of the pixels and of the usable variance (but for
+    the corner cases in `nanmedian_rows`).
     """
     for name, array, dtype in (("cutouts", cutouts, np.float32), ("missing", missing, np.bool_)):
         if array.dtype != dtype or array.ndim != 4 or not array.flags.c_contiguous:
@@ -167,14 +177,23 @@ def _mask_words(mask: np.ndarray | None, bits: np.ndarray | None) -> tuple[np.nd
     if mask is None or bits is None or not np.any(bits):
         return _ABSENT_MASK, _ABSENT_MASK_BITS
     mask = np.ascontiguousarray(mask)
-    bits = np.ascontiguousarray(bits, dtype=mask.dtype)
     if mask.ndim == 2:
         mask = mask[:, :, np.newaxis]
+    bits = np.asarray(bits)
+    # The compiled loop reads one mask element per bit word: more words
+    # than the mask has would read past it.
+    if mask.ndim != 3 or not np.issubdtype(mask.dtype, np.integer) or bits.ndim != 1 or (
+        len(bits) > mask.shape[2]
+    ):
+        raise ValueError(f"mask bits of shape {bits.shape} do not fit a packed integer mask of shape "
+                         f"{mask.shape} (one bit word per element of its last axis).")
+    words = np.zeros(mask.shape[2], dtype=mask.dtype)
+    words[: len(bits)] = bits
     nbytes = mask.shape[2] * mask.dtype.itemsize
     if nbytes in (1, 2, 4, 8):
         word = np.dtype(f"u{nbytes}")
-        return mask.view(word), bits.view(word)
-    return mask, bits
+        return mask.view(word), words.view(word)
+    return mask, words
 
 
 def compile_kernels() -> None:
