@@ -25,6 +25,7 @@ replace, bit for bit."""
 import unittest
 import warnings
 
+import numba
 import numpy as np
 
 import lsst.utils.tests
@@ -234,6 +235,20 @@ class CutChannelStampsTestCase(lsst.utils.tests.TestCase):
         with self.assertRaisesRegex(ValueError, r"variance plane has shape \(4, 4\)"):
             cut_channel_stamps(self.image, y0, x0, np.empty(shape, np.float32), np.empty(shape, bool),
                                variance=np.ones((4, 4), np.float32))
+
+
+class CompiledTestCase(lsst.utils.tests.TestCase):
+    def test_uncacheable_function_still_compiles(self):
+        """Where numba has nowhere to cache (here: a function without a
+        source file), the kernel compiles per process instead of failing.
+        """
+        namespace = {}
+        exec(compile("def add_one(x):\n    return x + 1\n", "<generated>", "exec"), namespace)
+        with self.assertLogs("lsst.meas.realbogus.arrayKernels", level="WARNING") as logs:
+            compiled = arrayKernels._compiled(namespace["add_one"])
+        self.assertIn("Compiling add_one in every process: cannot cache function", logs.output[0])
+        self.assertEqual(compiled(41), 42)
+        self.assertIsInstance(compiled, numba.core.registry.CPUDispatcher)
 
 
 class GatherWindowsTestCase(lsst.utils.tests.TestCase):

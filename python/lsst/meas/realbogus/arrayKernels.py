@@ -39,9 +39,30 @@ from __future__ import annotations
 
 __all__ = ["compile_kernels", "cut_channel_stamps", "gather_windows", "nanmedian_rows"]
 
+import logging
+from collections.abc import Callable
+
 import numba
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+from .cliUtils import first_line
+
+_LOG = logging.getLogger(__name__)
+
+
+def _compiled(function: Callable) -> Callable:
+    """Compile ``function`` with numba, to run without the GIL.
+
+    The machine code is cached on disk where numba finds a writable place
+    (beside this module, or ``NUMBA_CACHE_DIR``); where there is none, the
+    kernels are compiled once per process instead of failing the import.
+    """
+    try:
+        return numba.njit(nogil=True, cache=True)(function)
+    except RuntimeError as error:  # numba: "cannot cache function ...: no locator available"
+        _LOG.warning("Compiling %s in every process: %s", function.__name__, first_line(error))
+        return numba.njit(nogil=True)(function)
 
 # Rows up to this long are selected directly; longer ones are first narrowed
 # to the values between two sample points that bracket the median.
@@ -224,7 +245,7 @@ _ABSENT_MASK_BITS = np.empty(0, dtype=np.uint8)
 _ABSENT_BAD = np.empty((0, 0), dtype=bool)
 
 
-@numba.njit(nogil=True, cache=True)
+@_compiled
 def _cut_channel(image, variance, mask, mask_bits, bad, y0, x0, channel, start, cutouts,
                  missing, center, variance_median):  # pragma: no cover - compiled
     size = cutouts.shape[2]
@@ -271,7 +292,7 @@ def _cut_channel(image, variance, mask, mask_bits, bad, y0, x0, channel, start, 
         variance_median[i] = _median(usable_variance, n_variance, sample, work)
 
 
-@numba.njit(nogil=True, cache=True)
+@_compiled
 def _nanmedian_rows(rows, out):  # pragma: no cover - compiled
     count, length = rows.shape
     values = np.empty(length, rows.dtype)
@@ -286,7 +307,7 @@ def _nanmedian_rows(rows, out):  # pragma: no cover - compiled
         out[r] = _median(values, n, sample, work)
 
 
-@numba.njit(nogil=True, cache=True)
+@_compiled
 def _median(values, n, sample, work):  # pragma: no cover - compiled
     """Median of values[:n] as `numpy.median` gives it; NaN if n is 0."""
     if n == 0:
@@ -298,7 +319,7 @@ def _median(values, n, sample, work):  # pragma: no cover - compiled
     return (lower + upper) / 2
 
 
-@numba.njit(nogil=True, cache=True)
+@_compiled
 def _kth_smallest(values, n, k, sample, work):  # pragma: no cover - compiled
     """The k-th smallest (0-based) of values[:n], which are not modified."""
     if n <= _DIRECT_SELECT:
@@ -347,7 +368,7 @@ def _kth_smallest(values, n, k, sample, work):  # pragma: no cover - compiled
     return _select(work, m, k - at_most)
 
 
-@numba.njit(nogil=True, cache=True)
+@_compiled
 def _count_below(values, n, threshold):  # pragma: no cover - compiled
     c = 0
     for j in range(n):
@@ -355,7 +376,7 @@ def _count_below(values, n, threshold):  # pragma: no cover - compiled
     return c
 
 
-@numba.njit(nogil=True, cache=True)
+@_compiled
 def _select(a, n, k):  # pragma: no cover - compiled
     """Quickselect (Hoare partition, median-of-three pivot) of a[:n] in
     place; returns the k-th smallest.
