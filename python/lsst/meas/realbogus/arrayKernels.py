@@ -29,7 +29,7 @@
   exact medians the normalization needs (pixels and usable variance).
   In NumPy these were a dozen passes over every stamp, and the medians
   alone a ~25 us sort per 51x51 stamp, or a Python loop per row in
-  `numpy.nanmedian`; the selection here finds the same value in ~6 us.
+  `numpy.nanmedian`; the selection here finds the same value in ~5 us.
 - `nanmedian_rows`: the same median over the rows of an array.
 - `gather_windows`: fancy indexing with (N, S, S) index arrays gathers one
   element at a time; a strided view copies whole rows.
