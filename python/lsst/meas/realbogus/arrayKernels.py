@@ -234,8 +234,6 @@ def compile_kernels() -> None:
         cut_channel_stamps(image, np.zeros(1, np.int64), np.zeros(1, np.int64), cutouts,
                            np.empty(cutouts.shape, dtype=bool), variance=image,
                            mask=np.zeros((4, 4, nbytes), np.uint8), mask_bits=np.ones(nbytes, np.uint8))
-    for dtype in (np.float32, np.float64):
-        nanmedian_rows(np.zeros((1, 3), dtype=dtype))
 
 
 # Zero-size stand-ins for absent planes (numba needs arrays of fixed types).

@@ -153,7 +153,7 @@ def extract_stamps(
         raise ValueError(f"x and y must be 1-d arrays of one length; got shapes {x.shape} and {y.shape}.")
     height, width = image.shape[:2]
     x0, y0 = stamp_origin(x, y, size)
-    off_image = (x0 < 0) | (y0 < 0) | (x0 + size > width) | (y0 + size > height)
+    off_image = _off_image((height, width), x0, y0, size)
     dtype = image.dtype
     if off_image.any() and np.isnan(fill) and not np.issubdtype(dtype, np.floating):
         dtype = np.dtype(np.float32)
@@ -166,7 +166,7 @@ def extract_stamps(
         offsets = np.arange(size)
         rows = y0[off_image, None] + offsets[None, :]  # (M, S)
         cols = x0[off_image, None] + offsets[None, :]
-        valid = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]
+        valid = _on_image((height, width), x0[off_image], y0[off_image], size)
         valid = valid.reshape(valid.shape + (1,) * (image.ndim - 2))
         part = image[np.clip(rows, 0, height - 1)[:, :, None], np.clip(cols, 0, width - 1)[:, None, :]]
         stamps[off_image] = np.where(valid, part, np.asarray(fill, dtype=dtype))
@@ -482,17 +482,15 @@ def _cut_channel(
     snr = config.normalization in ("snr", "snrAsinh")
     if snr and p.variance is None:
         raise ValueError(f"normalization {config.normalization!r} needs the {CHANNELS[channel]} variance.")
-    px, py = x - p.x0, y - p.y0
-    x0, y0 = stamp_origin(px, py, size)
-    height, width = p.shape
-    off = (x0 < 0) | (y0 < 0) | (x0 + size > width) | (y0 + size > height)
-    inside = _inside_image(p.shape, px, py, size) if off.any() else None
+    x0, y0 = stamp_origin(x - p.x0, y - p.y0, size)
+    off = _off_image(p.shape, x0, y0, size)
+    inside = _on_image(p.shape, x0, y0, size) if off.any() else None
     center, variance_median = cut_channel_stamps(
         p.image, y0, x0, cutouts, missing_all, channel=channel, start=start,
         variance=p.variance if snr else None, mask=p.mask, mask_bits=p.maskBits, bad=p.bad,
     )
-    out = cutouts[start : start + len(x), channel]
-    missing = missing_all[start : start + len(x), channel]
+    out = cutouts[block, channel]
+    missing = missing_all[block, channel]
     _normalize(out, center, np.sqrt(variance_median), config)
     # A channel without a usable noise estimate or norm is filled whole.
     unusable = ~(np.isfinite(out) | missing).all(axis=(1, 2))
@@ -501,9 +499,17 @@ def _cut_channel(
     return off, inside
 
 
-def _inside_image(shape: tuple[int, int], x: np.ndarray, y: np.ndarray, size: int) -> np.ndarray:
-    """Return an (N, S, S) mask of the stamp pixels that lie on an image."""
-    x0, y0 = stamp_origin(x, y, size)
+def _off_image(shape: tuple[int, int], x0: np.ndarray, y0: np.ndarray, size: int) -> np.ndarray:
+    """Return the (N,) flags of the stamps (first pixel ``x0``, ``y0``)
+    that reach off an image.
+    """
+    return (x0 < 0) | (y0 < 0) | (x0 + size > shape[1]) | (y0 + size > shape[0])
+
+
+def _on_image(shape: tuple[int, int], x0: np.ndarray, y0: np.ndarray, size: int) -> np.ndarray:
+    """Return an (N, S, S) mask of the pixels of the stamps (first pixel
+    ``x0``, ``y0``) that lie on an image.
+    """
     offsets = np.arange(size)
     rows = y0[:, None] + offsets
     cols = x0[:, None] + offsets
