@@ -24,6 +24,7 @@
 import os
 import subprocess
 import sys
+import shutil
 import tempfile
 import unittest
 from unittest import mock
@@ -254,6 +255,7 @@ class ApIngredientTestCase(lsst.utils.tests.TestCase):
         of those labels (excluded) gives this package's tasks.
         """
         tmp = tempfile.mkdtemp(prefix="rb_ap_")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
         fake_ap = os.path.join(tmp, "ApPipe.yaml")
         with open(fake_ap, "w") as f:
             f.write("description: stand-in for ap_pipe\n"

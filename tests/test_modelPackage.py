@@ -25,6 +25,7 @@ import io
 import json
 import os
 import pickle
+import shutil
 import tempfile
 import unittest
 import zipfile
@@ -76,6 +77,7 @@ class ModelPackageTestCase(lsst.utils.tests.TestCase):
     def setUp(self):
         self.model, self.package = make_package()
         self.tmp = tempfile.mkdtemp(prefix="rb_pkg_")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         self.marker = os.path.join(self.tmp, "pwned")
 
     def assertOneLineRefusal(self, data, pattern):
