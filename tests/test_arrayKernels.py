@@ -132,8 +132,10 @@ class CutChannelStampsTestCase(lsst.utils.tests.TestCase):
         # Interior, every edge and corner, wholly off the image, and a stamp
         # in a block of NaN (nothing left to take a median of).
         self.image[20:31, 20:31] = np.nan
-        self.x = np.array([25.0, 0.0, 49.0, 10.0, 10.0, 0.2, 49.6, -30.0, 25.0, 12.3])
-        self.y = np.array([12.0, 20.0, 20.0, 0.0, 39.0, 0.4, 39.4, 500.0, 25.0, 30.7])
+        # And one with pixels but no usable variance (no noise estimate).
+        self.variance[5:16, 30:41] = 0.0
+        self.x = np.array([25.0, 0.0, 49.0, 10.0, 10.0, 0.2, 49.6, -30.0, 25.0, 12.3, 35.0])
+        self.y = np.array([12.0, 20.0, 20.0, 0.0, 39.0, 0.4, 39.4, 500.0, 25.0, 30.7, 10.0])
 
     def reference(self, mask=None, bits=None):
         pixels, _ = extract_stamps(self.image, self.x, self.y, self.size, fill=np.nan)
@@ -143,25 +145,40 @@ class CutChannelStampsTestCase(lsst.utils.tests.TestCase):
             packed, _ = extract_stamps(mask, self.x, self.y, self.size, fill=0)
             missing |= (packed & bits).any(axis=-1)
         pixels[missing] = np.nan
+        on_image, _ = extract_stamps(np.ones(self.image.shape, bool), self.x, self.y, self.size, fill=False)
         with warnings.catch_warnings(), np.errstate(invalid="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
             variance[missing | ~(variance > 0) | np.isinf(variance)] = np.nan
             n = len(self.x)
             return (pixels, missing, np.nanmedian(pixels.reshape(n, -1), axis=1),
-                    np.nanmedian(variance.reshape(n, -1), axis=1))
+                    np.nanmedian(variance.reshape(n, -1), axis=1), missing.sum(axis=(1, 2)),
+                    (missing & on_image).sum(axis=(1, 2)))
+
+    def standardized_reference(self, divisor, fill):
+        """The reference stamps, standardized in NumPy."""
+        pixels, missing, center, variance_median, _, _ = self.reference()
+        on_image, _ = extract_stamps(np.ones(self.image.shape, bool), self.x, self.y, self.size, fill=False)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            values = ((pixels - center[:, None, None]) / np.sqrt(variance_median)[:, None, None]
+                      ) / np.float32(divisor)
+        unusable = ~(np.isfinite(values) | missing).all(axis=(1, 2))
+        missing = missing | unusable[:, None, None]
+        values[missing] = fill
+        return (values, missing, center, variance_median, missing.sum(axis=(1, 2)),
+                (missing & on_image).sum(axis=(1, 2)))
 
     def cut(self, **kwargs):
         n = len(self.x)
         cutouts = np.full((n + 2, 3, self.size, self.size), -7.0, dtype=np.float32)
         missing = np.zeros(cutouts.shape, dtype=bool)
         x0, y0 = stamp_origin(self.x, self.y, self.size)
-        center, variance_median = cut_channel_stamps(
+        stamps = cut_channel_stamps(
             self.image, y0, x0, cutouts, missing, channel=1, start=2, variance=self.variance, bad=self.bad,
             **kwargs)
         # Only the requested channel and rows were written.
         self.assertTrue((cutouts[:2] == -7).all() and (cutouts[:, [0, 2]] == -7).all())
         self.assertFalse(missing[:2].any() or missing[:, [0, 2]].any())
-        return cutouts[2:, 1], missing[2:, 1], center, variance_median
+        return (cutouts[2:, 1], missing[2:, 1], *stamps)
 
     def assertSameAsReference(self, got, expected):
         for g, e in zip(got, expected):
@@ -172,10 +189,29 @@ class CutChannelStampsTestCase(lsst.utils.tests.TestCase):
         got = self.cut()
         expected = self.reference()
         self.assertSameAsReference(got, expected)
-        pixels, missing, center, variance_median = got
+        pixels, missing, center, variance_median, count, on_image = got
         self.assertTrue(missing[7].all() and np.isnan(center[7]) and np.isnan(variance_median[7]))
+        self.assertEqual((count[7], on_image[7]), (81, 0))  # wholly off the image
         self.assertTrue(missing[1, :, :4].all())  # x = 0: four columns off the image
+        self.assertEqual(count[1] - on_image[1], 36)
         self.assertTrue(np.isnan(center[8]))  # the stamp in the block of NaN
+        self.assertEqual((count[8], on_image[8]), (81, 81))
+        self.assertTrue(np.isfinite(center[10]) and np.isnan(variance_median[10]))
+
+    def test_standardized_equals_numpy(self):
+        for divisor, fill in ((1.0, 0.0), (10.0, 0.0), (3.0, -2.5)):
+            for size in (9, 51):
+                with self.subTest(divisor=divisor, fill=fill, size=size):
+                    self.size = size
+                    got = self.cut(standardize=True, divisor=divisor, fill=fill)
+                    expected = self.standardized_reference(divisor, fill)
+                    self.assertSameAsReference(got, expected)
+                    values, missing, _, _, count, on_image = got
+                    if size == 9:  # no noise estimate: filled whole and all missing
+                        self.assertTrue(missing[10].all() and (values[10] == fill).all())
+                        self.assertEqual((count[10], on_image[10]), (81, 81))
+                    self.assertTrue(np.isfinite(values).all())
+                    self.assertTrue((values[~missing] != fill).any())
 
     def test_packed_masks_of_any_width(self):
         rng = np.random.default_rng(4)
@@ -213,7 +249,8 @@ class CutChannelStampsTestCase(lsst.utils.tests.TestCase):
     def test_no_variance(self):
         x0, y0 = stamp_origin(self.x, self.y, self.size)
         cutouts = np.empty((len(self.x), 3, self.size, self.size), dtype=np.float32)
-        center, variance_median = cut_channel_stamps(self.image, y0, x0, cutouts, np.empty(cutouts.shape, bool))
+        center, variance_median, _, _ = cut_channel_stamps(self.image, y0, x0, cutouts,
+                                                           np.empty(cutouts.shape, bool))
         self.assertTrue(np.isnan(variance_median).all())
         self.assertTrue(np.isfinite(center[:7]).all())
 

@@ -37,12 +37,17 @@
 
 from __future__ import annotations
 
-__all__ = ["compile_kernels", "cut_channel_stamps", "gather_windows", "nanmedian_rows"]
+__all__ = ["ChannelStamps", "compile_kernels", "cut_channel_stamps", "gather_windows", "nanmedian_rows"]
 
 import logging
+import math
 from collections.abc import Callable
+from typing import NamedTuple
 
+import llvmlite.ir
 import numba
+import numba.core.cgutils
+import numba.extending
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -63,6 +68,31 @@ def _compiled(function: Callable) -> Callable:
     except RuntimeError as error:  # numba: "cannot cache function ...: no locator available"
         _LOG.warning("Compiling %s in every process: %s", function.__name__, first_line(error))
         return numba.njit(nogil=True)(function)
+
+@numba.extending.intrinsic
+def _prefetch(typingctx, array, index):
+    """Ask the CPU to fetch ``array[index]`` (flat, unchecked) into cache;
+    a hint, so a stamp's scattered rows arrive while the one before is cut.
+    """
+    if not isinstance(array, numba.types.Array) or not isinstance(index, numba.types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        data = context.make_array(array_type)(context, builder, args[0])
+        pointer = numba.core.cgutils.get_item_pointer(context, builder, array_type, data, [args[1]],
+                                                      wraparound=False, boundscheck=False)
+        byte_pointer = llvmlite.ir.IntType(8).as_pointer()
+        int32 = llvmlite.ir.IntType(32)
+        function = numba.core.cgutils.get_or_insert_function(
+            builder.module, llvmlite.ir.FunctionType(llvmlite.ir.VoidType(), [byte_pointer, int32, int32, int32]),
+            "llvm.prefetch.p0")
+        # read, keep in all cache levels, data cache
+        builder.call(function, [builder.bitcast(pointer, byte_pointer), int32(0), int32(3), int32(1)])
+        return context.get_dummy_value()
+
+    return numba.types.void(array, index), codegen
+
 
 # Rows up to this long are selected directly; longer ones are first narrowed
 # to the values between two sample points that bracket the median.
@@ -106,6 +136,21 @@ def nanmedian_rows(values: np.ndarray) -> np.ndarray:
     return out.reshape(values.shape[:-1])
 
 
+class ChannelStamps(NamedTuple):
+    """What `cut_channel_stamps` measured of each stamp of one channel."""
+
+    center: np.ndarray
+    """Median of the stamp's pixels that are not missing (NaN if none),
+    `numpy.float32`."""
+    variance_median: np.ndarray
+    """Median of the variance over those pixels, where it is finite and
+    positive (NaN if none, or if there is no variance), `numpy.float32`."""
+    missing_count: np.ndarray
+    """Number of the stamp's pixels marked missing, `numpy.int64`."""
+    missing_on_image: np.ndarray
+    """How many of those lie on the image, `numpy.int64`."""
+
+
 def cut_channel_stamps(
     image: np.ndarray,
     y0: np.ndarray,
@@ -118,8 +163,12 @@ def cut_channel_stamps(
     mask: np.ndarray | None = None,
     mask_bits: np.ndarray | None = None,
     bad: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cut one channel's stamps and the medians that normalize them.
+    standardize: bool = False,
+    divisor: float = 1.0,
+    fill: float = np.nan,
+) -> ChannelStamps:
+    """Cut one channel's stamps, take the medians that normalize them and,
+    optionally, standardize them.
 
     Parameters
     ----------
@@ -129,11 +178,11 @@ def cut_channel_stamps(
         Row and column of each stamp's first pixel (`cutouts.stamp_origin`);
         stamps may reach off the image.
     cutouts : `numpy.ndarray` of `numpy.float32`, (M, C, S, S), C-contiguous
-        Output: ``cutouts[start + i, channel]`` receives stamp ``i``, NaN
-        where missing.
+        Output: ``cutouts[start + i, channel]`` receives stamp ``i``.
     missing : `numpy.ndarray` of `bool`, (M, C, S, S), C-contiguous
         Output, likewise: pixels off the image, not finite, ``bad``, or with
-        a bit of ``mask_bits`` set in ``mask``.
+        a bit of ``mask_bits`` set in ``mask`` (and, if standardized, every
+        pixel of a stamp that cannot be).
     channel : `int`, optional
         Channel index to write.
     start : `int`, optional
@@ -146,20 +195,29 @@ def cut_channel_stamps(
         The bits of ``mask`` that mean missing.
     bad : `numpy.ndarray` of `bool`, (H, W), optional
         Missing pixels.
+    standardize : `bool`, optional
+        If `False`, a stamp holds its pixels, NaN where missing. If `True`,
+        it holds ``((v - center) / sqrt(variance_median)) / divisor`` and
+        ``fill`` where missing; a stamp where that is not finite for some
+        pixel (no usable noise, or an overflow) is all ``fill`` and all
+        missing.
+    divisor : `float`, optional
+        The last divisor of a standardized stamp (converted to
+        `numpy.float32`; the asinh softening, or 1).
+    fill : `float`, optional
+        Value of the missing pixels of a standardized stamp.
 
     Returns
     -------
-    center : `numpy.ndarray` of `numpy.float32`, (N,)
-        Median of each stamp's pixels that are not missing (NaN if none).
-    variance_median : `numpy.ndarray` of `numpy.float32`, (N,)
-        Median of the variance over those pixels, where it is finite and
-        positive (NaN if none, or if there is no ``variance``).
+    stamps : `ChannelStamps`
+        Per stamp: the two medians and the counts of missing pixels.
 
     Notes
     -----
     Equal, bit for bit, to gathering the stamps and taking
     ``numpy.nanmedian`` of the pixels and of the usable variance (but for
-    the corner cases in `nanmedian_rows`).
+    the corner cases in `nanmedian_rows`), then doing the standardization
+    in `numpy.float32` arithmetic in the order written above.
     """
     for name, array, dtype in (("cutouts", cutouts, np.float32), ("missing", missing, np.bool_)):
         if array.dtype != dtype or array.ndim != 4 or not array.flags.c_contiguous:
@@ -180,12 +238,16 @@ def cut_channel_stamps(
     for name, plane in (("variance", variance), ("mask", mask), ("bad", bad)):
         if plane.size and plane.shape[:2] != image.shape:
             raise ValueError(f"the {name} plane has shape {plane.shape[:2]}, the image {image.shape}.")
-    center = np.empty(count, dtype=np.float32)
-    variance_median = np.empty(count, dtype=np.float32)
+    result = ChannelStamps(
+        center=np.empty(count, dtype=np.float32),
+        variance_median=np.empty(count, dtype=np.float32),
+        missing_count=np.empty(count, dtype=np.int64),
+        missing_on_image=np.empty(count, dtype=np.int64),
+    )
     _cut_channel(image, variance, mask, mask_bits, bad, np.asarray(y0, dtype=np.int64),
-                 np.asarray(x0, dtype=np.int64), int(channel), int(start), cutouts, missing, center,
-                 variance_median)
-    return center, variance_median
+                 np.asarray(x0, dtype=np.int64), int(channel), int(start), bool(standardize),
+                 np.float32(divisor), np.float32(fill), cutouts, missing, *result)
+    return result
 
 
 def _mask_words(mask: np.ndarray | None, bits: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -244,70 +306,156 @@ _ABSENT_BAD = np.empty((0, 0), dtype=bool)
 
 
 @_compiled
-def _cut_channel(image, variance, mask, mask_bits, bad, y0, x0, channel, start, cutouts,
-                 missing, center, variance_median):  # pragma: no cover - compiled
+def _cut_channel(image, variance, mask, mask_bits, bad, y0, x0, channel, start, standardize, divisor,
+                 fill, cutouts, missing, center, variance_median, missing_count,
+                 missing_on_image):  # pragma: no cover - compiled
     size = cutouts.shape[2]
+    area = size * size
     height, width = image.shape
     use_variance = variance.size > 0
     use_mask = mask.size > 0
     use_bad = bad.size > 0
-    pixels = np.empty(size * size, np.float32)
-    usable_variance = np.empty(size * size, np.float32)
-    work = np.empty(size * size, np.float32)
+    words = np.uint64(mask_bits.size)
+    # Flat arrays indexed by unsigned offsets: numba then skips its
+    # negative-index wraparound, which costs more than the pixel work.
+    image_flat = image.reshape(-1)
+    variance_flat = variance.reshape(-1)
+    mask_flat = mask.reshape(-1)
+    bad_flat = bad.reshape(-1)
+    out_flat = cutouts.reshape(-1)
+    lost_flat = missing.reshape(-1)
+    nan = np.float32(np.nan)
+    # The usable variance of a stamp, NaN elsewhere (as the stamp is NaN
+    # where missing): the median selection skips NaN, so nothing is compacted.
+    usable_variance = np.empty(area, np.float32)
+    work = np.empty(area, np.float32)
     sample = np.empty(_SAMPLE, np.float32)
     for i in range(len(y0)):
-        stamp = cutouts[start + i, channel]
-        lost_stamp = missing[start + i, channel]
+        if i + 1 < len(y0):
+            _prefetch_stamp(image_flat, variance_flat, mask_flat, mask_bits.size, y0[i + 1], x0[i + 1], size,
+                            height, width)
+        base = ((start + i) * cutouts.shape[1] + channel) * area
+        stamp = out_flat[base : base + area]
+        lost_stamp = lost_flat[base : base + area]
+        # Columns [first, stop) of the stamp are on the image; clipping
+        # once per stamp keeps bounds tests out of the pixel loop.
+        first = min(max(-x0[i], 0), size)
+        stop = max(min(width - x0[i], size), first)
+        on_image = 0
         n_pixels = 0
         n_variance = 0
         for r in range(size):
             row = y0[i] + r
-            for c in range(size):
-                col = x0[i] + c
-                if row < 0 or row >= height or col < 0 or col >= width:
-                    stamp[r, c] = np.nan
-                    lost_stamp[r, c] = True
-                    continue
-                v = image[row, col]
+            first_on, stop_on = (first, stop) if 0 <= row < height else (size, size)
+            on_image += stop_on - first_on
+            for c in range(r * size, r * size + first_on):
+                stamp[c] = nan
+                lost_stamp[c] = True
+                usable_variance[c] = nan
+            for c in range(r * size + stop_on, (r + 1) * size):
+                stamp[c] = nan
+                lost_stamp[c] = True
+                usable_variance[c] = nan
+            if stop_on == first_on:
+                continue
+            src = np.uint64(row * width + x0[i] + first_on)
+            dst = np.uint64(r * size + first_on)
+            for c in range(np.uint64(stop_on - first_on)):
+                k = src + c
+                v = image_flat[k]
                 lost = v - v != 0  # not finite; cheaper than np.isfinite here
                 if use_bad:
-                    lost |= bad[row, col]
+                    lost |= bad_flat[k]
                 if use_mask:
-                    for b in range(mask_bits.size):
-                        lost |= (mask[row, col, b] & mask_bits[b]) != 0
-                lost_stamp[r, c] = lost
-                if lost:
-                    stamp[r, c] = np.nan
-                    continue
-                stamp[r, c] = v
-                pixels[n_pixels] = v
-                n_pixels += 1
+                    lost |= _masked(mask_flat, mask_bits, k, words)
+                stamp[dst + c] = nan if lost else v
+                lost_stamp[dst + c] = lost
+                n_pixels += not lost
                 if use_variance:
-                    w = variance[row, col]
-                    usable_variance[n_variance] = w
-                    n_variance += (w > 0) & (w - w == 0)  # positive and finite
-        center[i] = _median(pixels, n_pixels, sample, work)
+                    w = variance_flat[k]
+                    usable = (not lost) & (w > 0) & (w - w == 0)  # positive and finite
+                    usable_variance[dst + c] = w if usable else nan
+                    n_variance += usable
+        center[i] = _median(stamp, n_pixels, sample, work)
         variance_median[i] = _median(usable_variance, n_variance, sample, work)
+        n_missing = area - n_pixels
+        n_missing_on_image = on_image - n_pixels
+        if standardize:
+            # Done while the stamp is in cache, with NumPy's float32
+            # operations in NumPy's order: (v - center) / noise / divisor.
+            # numba divides float32 in float64; rounding each step to
+            # float32 gives float32 division exactly (double rounding is
+            # harmless for a quotient).
+            middle = center[i]
+            noise = np.float32(math.sqrt(np.float64(variance_median[i])))
+            unusable = False
+            for c in range(area):
+                value = np.float32(np.float32(np.float32(stamp[c] - middle) / noise) / divisor)
+                lost = lost_stamp[c]
+                unusable |= (not lost) & (value - value != 0)
+                stamp[c] = fill if lost else value
+            if unusable:
+                stamp[:] = fill
+                lost_stamp[:] = True
+                n_missing = area
+                n_missing_on_image = on_image
+        missing_count[i] = n_missing
+        missing_on_image[i] = n_missing_on_image
+
+
+@_compiled
+def _masked(mask, bits, k, words):  # pragma: no cover - compiled
+    """Whether pixel k of a flat packed mask of ``words`` words a pixel has
+    one of ``bits`` set.
+    """
+    if words == 1:  # the usual case, without a loop, so the pixel loop vectorizes
+        return (mask[k] & bits[0]) != 0
+    hit = False
+    for b in range(words):
+        hit |= (mask[k * words + b] & bits[b]) != 0
+    return hit
+
+
+@_compiled
+def _prefetch_stamp(image, variance, mask, words, y0, x0, size, height, width):  # pragma: no cover - compiled
+    """Prefetch the on-image rows of a stamp, one hint per cache line, from
+    the flat image, variance and mask planes (the last two may be empty).
+    """
+    line = 64  # bytes
+    first = min(max(x0, 0), width - 1)
+    last = min(max(x0 + size - 1, 0), width - 1)
+    pixel_step = line // image.itemsize
+    mask_step = max(line // max(mask.itemsize, 1), 1)
+    for r in range(max(y0, 0), min(y0 + size, height)):
+        begin = r * width + first
+        end = r * width + last
+        for k in range(begin, end + pixel_step, pixel_step):
+            _prefetch(image, min(k, end))
+            if variance.size:
+                _prefetch(variance, min(k, end))
+        if mask.size:
+            for k in range(begin * words, (end + 1) * words + mask_step, mask_step):
+                _prefetch(mask, min(k, (end + 1) * words - 1))
 
 
 @_compiled
 def _nanmedian_rows(rows, out):  # pragma: no cover - compiled
     count, length = rows.shape
-    values = np.empty(length, rows.dtype)
     work = np.empty(length, rows.dtype)
     sample = np.empty(_SAMPLE, rows.dtype)
     for r in range(count):
+        row = rows[r]
         n = 0
         for j in range(length):
-            v = rows[r, j]
-            values[n] = v
-            n += v == v  # branch-free: keep all but NaN
-        out[r] = _median(values, n, sample, work)
+            n += row[j] == row[j]  # not NaN
+        out[r] = _median(row, n, sample, work)
 
 
 @_compiled
 def _median(values, n, sample, work):  # pragma: no cover - compiled
-    """Median of values[:n] as `numpy.median` gives it; NaN if n is 0."""
+    """Median, as `numpy.median` gives it, of the n values of ``values``
+    that are not NaN; NaN if n is 0.
+    """
     if n == 0:
         return np.nan
     upper = _kth_smallest(values, n, n // 2, sample, work)
@@ -319,57 +467,67 @@ def _median(values, n, sample, work):  # pragma: no cover - compiled
 
 @_compiled
 def _kth_smallest(values, n, k, sample, work):  # pragma: no cover - compiled
-    """The k-th smallest (0-based) of values[:n], which are not modified."""
+    """The k-th smallest (0-based) of the n values of ``values`` that are
+    not NaN; ``values`` is not modified. Comparisons with NaN are false, so
+    the counts and copies below skip NaN without a test of their own.
+    """
+    length = values.size
     if n <= _DIRECT_SELECT:
-        work[:n] = values[:n]
+        m = 0
+        for j in range(length):
+            v = values[j]
+            work[m] = v
+            m += v == v
         return _select(work, n, k)
     # Sort a sample, then binary-search it, by counting, for the last sample
     # value with at most k values below it; the answer lies between that
     # sample value and the next, where few values are. Counting and the
     # branch-free copy below run at memory speed, unlike a sort.
-    step = n // _SAMPLE
+    step = length // _SAMPLE
     for j in range(_SAMPLE):
-        sample[j] = values[j * step + step // 2]
+        p = j * step + step // 2
+        while values[p] != values[p]:  # NaN: the next value instead
+            p = p + 1 if p + 1 < length else 0
+        sample[j] = values[p]
     sample.sort()
-    low, high, below = -1, _SAMPLE - 1, 0
+    low, high = -1, _SAMPLE - 1
     while low < high:
         mid = (low + high + 1) // 2
-        c = _count_below(values, n, sample[mid])
-        if c <= k:
-            low, below = mid, c
+        if _count_below(values, sample[mid]) <= k:
+            low = mid
         else:
             high = mid - 1
     m = 0
     if low < 0:
         top = sample[0]
-        for j in range(n):
+        for j in range(length):
             work[m] = values[j]
             m += values[j] < top
         return _select(work, m, k)
     bottom = sample[low]
     # Many equal values (variance planes have them) end here, without a copy.
     at_most = 0
-    for j in range(n):
+    for j in range(length):
         at_most += values[j] <= bottom
     if at_most > k:
         return bottom
     if low + 1 < _SAMPLE:
         top = sample[low + 1]
-        for j in range(n):
+        for j in range(length):
             v = values[j]
             work[m] = v
             m += (v > bottom) & (v < top)
     else:
-        for j in range(n):
+        for j in range(length):
             work[m] = values[j]
             m += values[j] > bottom
     return _select(work, m, k - at_most)
 
 
 @_compiled
-def _count_below(values, n, threshold):  # pragma: no cover - compiled
+def _count_below(values, threshold):  # pragma: no cover - compiled
     c = 0
-    for j in range(n):
+    for j in range(values.size):
         c += values[j] < threshold
     return c
 

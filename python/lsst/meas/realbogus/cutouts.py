@@ -27,8 +27,10 @@ simulator's measurement calls `extract_stamps`, and the triplet builder
 (training) and the scoring task (inference) both call `extract_triplets`, so
 a source sees the same pixels, normalized the same way, in training and
 inference. The per-pixel work of a triplet channel (gather, missing-pixel
-tests, the two medians of the normalization) runs in one compiled pass,
-`arrayKernels.cut_channel_stamps`; the arithmetic after it is NumPy's.
+tests, the two medians of the normalization, and the 'snr'
+standardization) runs in one compiled pass per stamp,
+`arrayKernels.cut_channel_stamps`; what follows it (the asinh, or the 'l2'
+norm) is NumPy's.
 
 Pixel convention: pixel ``(i, j)`` (row, column) covers
 ``[j - 0.5, j + 0.5) x [i - 0.5, i + 0.5)`` in ``(x, y)``; a stamp of size
@@ -64,7 +66,7 @@ import numpy as np
 
 import lsst.pex.config as pexConfig
 
-from .arrayKernels import cut_channel_stamps, gather_windows
+from .arrayKernels import ChannelStamps, cut_channel_stamps, gather_windows
 from .cliUtils import first_line
 
 CHANNELS = ("template", "science", "difference")
@@ -207,6 +209,8 @@ class CutoutConfig(pexConfig.Config):
         default=10.0,
         min=0.0,
         inclusiveMin=False,
+        # The bound keeps s*asinh(v/s) finite for every finite float32 v/s.
+        max=1.0e6,
         doc="Softening s, in noise sigma, of the 'snrAsinh' normalization.",
     )
     badMaskPlanes = pexConfig.ListField(
@@ -425,6 +429,10 @@ def extract_triplets(
         )
     cutouts = np.empty((n, len(CHANNELS), size, size), dtype=np.float32)
     missing = np.empty((n, len(CHANNELS), size, size), dtype=bool)
+    # The planes share one grid (checked above), so one set of origins.
+    x0, y0 = stamp_origin(x - planes[0].x0, y - planes[0].y0, size)
+    missing_count = np.empty((len(CHANNELS), n), dtype=np.int64)
+    missing_on_image = np.empty((len(CHANNELS), n), dtype=np.int64)
 
     # The work splits into (channel, block of sources) pieces, independent of
     # each other; the compiled kernel and NumPy's ufuncs release the GIL, so
@@ -434,29 +442,23 @@ def extract_triplets(
     blocks = [slice(start, start + -(-n // workers)) for start in range(0, n, -(-n // workers))]
     pieces = [(c, block) for c in range(len(CHANNELS)) for block in blocks]
 
-    def cut(piece: tuple[int, slice]) -> tuple[np.ndarray, np.ndarray | None]:
+    def cut(piece: tuple[int, slice]) -> None:
         c, block = piece
-        return _cut_channel(planes[c], c, block, x[block], y[block], config, cutouts, missing)
+        stamps = _cut_channel(planes[c], c, block, x0[block], y0[block], config, cutouts, missing)
+        missing_count[c, block] = stamps.missing_count
+        missing_on_image[c, block] = stamps.missing_on_image
 
     if workers > 1:
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(cut, pieces))
+            list(pool.map(cut, pieces))
     else:
-        results = [cut(piece) for piece in pieces]
-    edge = np.zeros(n, dtype=bool)
-    missing_on_image = missing
-    for (c, block), (off, inside) in zip(pieces, results):
-        edge[block] |= off
-        if inside is not None:
-            if missing_on_image is missing:
-                missing_on_image = missing.copy()
-            missing_on_image[block, c] &= inside
-    pixels = missing[0].size
+        for piece in pieces:
+            cut(piece)
     return Triplets(
         cutouts=cutouts,
-        edge=edge,
-        noData=missing_on_image.reshape(n, -1).any(axis=1),
-        noDataFraction=(np.count_nonzero(missing.reshape(n, -1), axis=1) / pixels).astype(np.float32),
+        edge=_off_image(planes[0].shape, x0, y0, size),
+        noData=missing_on_image.sum(axis=0) > 0,
+        noDataFraction=(missing_count.sum(axis=0) / missing[0].size).astype(np.float32),
     )
 
 
@@ -464,39 +466,50 @@ def _cut_channel(
     p: ImagePlanes,
     channel: int,
     block: slice,
-    x: np.ndarray,
-    y: np.ndarray,
+    x0: np.ndarray,
+    y0: np.ndarray,
     config: CutoutConfig,
     cutouts: np.ndarray,
     missing_all: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray | None]:
+) -> ChannelStamps:
     """Cut and normalize one channel of a block of triplets.
 
-    Writes the normalized stamps of the sources at ``x``, ``y`` into
-    ``cutouts[block, channel]`` and their missing pixels into
-    ``missing_all[block, channel]``; returns the per-source off-image flags
-    and, if any stamp crosses an edge, the (N, S, S) on-image pixel mask.
+    Writes the normalized stamps whose first pixels are at ``x0``, ``y0``
+    (image array indices) into ``cutouts[block, channel]`` and their
+    missing pixels into ``missing_all[block, channel]``; returns what the
+    kernel measured, with the counts of missing pixels final.
     """
-    start = block.start
     size = int(config.size)
     snr = config.normalization in ("snr", "snrAsinh")
+    asinh = config.normalization == "snrAsinh"
     if snr and p.variance is None:
         raise ValueError(f"normalization {config.normalization!r} needs the {CHANNELS[channel]} variance.")
-    x0, y0 = stamp_origin(x - p.x0, y - p.y0, size)
-    off = _off_image(p.shape, x0, y0, size)
-    inside = _on_image(p.shape, x0, y0, size) if off.any() else None
-    center, variance_median = cut_channel_stamps(
-        p.image, y0, x0, cutouts, missing_all, channel=channel, start=start,
+    fill = np.float32(config.fillValue)
+    softening = np.float32(config.asinhSoftening)
+    # The kernel standardizes (the 'snr' family); for snrAsinh it leaves
+    # 0 in missing pixels, which s*asinh(v/s) keeps 0.
+    stamps = cut_channel_stamps(
+        p.image, y0, x0, cutouts, missing_all, channel=channel, start=block.start,
         variance=p.variance if snr else None, mask=p.mask, mask_bits=p.maskBits, bad=p.bad,
+        standardize=snr, divisor=softening if asinh else 1.0, fill=0.0 if asinh else fill,
     )
     out = cutouts[block, channel]
     missing = missing_all[block, channel]
-    _normalize(out, center, np.sqrt(variance_median), config)
-    # A channel without a usable noise estimate or norm is filled whole.
-    unusable = ~(np.isfinite(out) | missing).all(axis=(1, 2))
-    missing |= unusable[:, None, None]
-    np.copyto(out, np.float32(config.fillValue), where=missing)
-    return off, inside
+    if asinh:
+        np.arcsinh(out, out=out)
+        out *= softening
+        if fill != 0:
+            np.copyto(out, fill, where=missing)
+    elif not snr:
+        _normalize(out, stamps.center, config)
+        # A channel without a usable norm is filled whole.
+        unusable = ~(np.isfinite(out) | missing).all(axis=(1, 2))
+        missing |= unusable[:, None, None]
+        np.copyto(out, fill, where=missing)
+        off_image = stamps.missing_count - stamps.missing_on_image
+        stamps.missing_count[unusable] = size * size
+        stamps.missing_on_image[unusable] = size * size - off_image[unusable]
+    return stamps
 
 
 def _off_image(shape: tuple[int, int], x0: np.ndarray, y0: np.ndarray, size: int) -> np.ndarray:
@@ -518,27 +531,21 @@ def _on_image(shape: tuple[int, int], x0: np.ndarray, y0: np.ndarray, size: int)
     return rows_ok[:, :, None] & cols_ok[:, None, :]
 
 
-def _normalize(stamps: np.ndarray, center: np.ndarray, noise: np.ndarray, config: CutoutConfig) -> None:
-    """Normalize (N, S, S) stamps of one channel in place, given each
-    stamp's median and noise; missing pixels are NaN and stay NaN, and a
-    stamp without a usable median or scale becomes NaN.
+def _normalize(stamps: np.ndarray, center: np.ndarray, config: CutoutConfig) -> None:
+    """Normalize (N, S, S) stamps of one channel in place by the
+    normalizations the kernel does not do ('l2' and 'none'), given each
+    stamp's median; missing pixels are NaN and stay NaN, and a stamp
+    without a usable norm becomes NaN.
     """
     if config.normalization == "none":
         return
+    if config.normalization != "l2":
+        raise ValueError(f"normalization {config.normalization!r} is done by the kernel.")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-missing stamps give NaN
         stamps -= center[:, None, None]
-        if config.normalization == "l2":
-            scale = np.sqrt(np.nansum(stamps * stamps, axis=(1, 2)))[:, None, None]
-            scale = np.where(scale > 0, scale, np.nan)
-        else:
-            scale = noise[:, None, None]
-        stamps /= scale
-    if config.normalization == "snrAsinh":
-        s = config.asinhSoftening
-        stamps /= s
-        np.arcsinh(stamps, out=stamps)
-        stamps *= s
+        scale = np.sqrt(np.nansum(stamps * stamps, axis=(1, 2)))[:, None, None]
+        stamps /= np.where(scale > 0, scale, np.nan)
 
 
 class TripletImagesConfig(pexConfig.Config):
