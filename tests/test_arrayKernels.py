@@ -231,6 +231,21 @@ class CutChannelStampsTestCase(lsst.utils.tests.TestCase):
         self.size = 51  # over 128 values a stamp: the sample-bracketed selection
         self.assertSameAsReference(self.cut(), self.reference())
 
+    def test_missing_is_optional(self):
+        x0, y0 = stamp_origin(self.x, self.y, 51)
+        for standardize in (False, True):
+            with self.subTest(standardize=standardize):
+                recorded = np.empty((len(self.x), 1, 51, 51), dtype=np.float32)
+                unrecorded = np.empty_like(recorded)
+                kwargs = dict(variance=self.variance, bad=self.bad, standardize=standardize, divisor=10.0,
+                              fill=-1.0)
+                with_missing = cut_channel_stamps(self.image, y0, x0, recorded,
+                                                  np.empty(recorded.shape, bool), **kwargs)
+                without = cut_channel_stamps(self.image, y0, x0, unrecorded, None, **kwargs)
+                np.testing.assert_array_equal(unrecorded, recorded)
+                for got, expected in zip(without, with_missing):
+                    np.testing.assert_array_equal(got, expected)
+
     def test_mask_bits_must_fit_the_mask(self):
         rng = np.random.default_rng(6)
         mask = rng.integers(0, 256, (*self.image.shape, 3), dtype=np.uint8)

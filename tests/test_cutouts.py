@@ -21,6 +21,7 @@
 
 """Tests of the stamp extractor shared by measurement, training and scoring."""
 
+import itertools
 import unittest
 import warnings
 
@@ -188,12 +189,14 @@ class TripletDefinitionTestCase(lsst.utils.tests.TestCase):
         return cutouts, edge, on_image_missing, (filled / (3 * size * size)).astype(np.float32)
 
     def test_equals_definition(self):
-        for normalization in ("snrAsinh", "snr", "l2", "none"):
+        # fillValue 0 is the default (and the kernel alone fills); -3 makes
+        # fills visible (and snrAsinh fills after the asinh).
+        for normalization, fill in itertools.product(("snrAsinh", "snr", "l2", "none"), (-3.0, 0.0)):
             config = CutoutConfig()
             config.size = self.size
             config.normalization = normalization
-            config.fillValue = -3.0
-            with self.subTest(normalization=normalization):
+            config.fillValue = fill
+            with self.subTest(normalization=normalization, fill=fill):
                 got = extract_triplets(self.planes, self.x, self.y, config)
                 expected = self.definition(config)
                 for name, g, e in zip(("cutouts", "edge", "noData", "noDataFraction"),
@@ -203,10 +206,11 @@ class TripletDefinitionTestCase(lsst.utils.tests.TestCase):
                 # The cases the images were made for are there.
                 self.assertEqual(got.edge.tolist(), [False, True, True, True, True, True, True, True, False,
                                                      False, False])
-                self.assertTrue((got.cutouts[7] == -3).all())  # wholly off the image
+                self.assertTrue((got.cutouts[7] == fill).all())  # wholly off the image
                 self.assertTrue(got.noData[8])
                 # No usable variance under source 9: its snr channels are filled.
-                self.assertEqual(bool((got.cutouts[9] == -3).all()), normalization.startswith("snr"))
+                self.assertEqual(bool((got.cutouts[9] == fill).all()), normalization.startswith("snr"))
+                self.assertEqual(got.noDataFraction[7], 1.0)
 
     def test_threads_change_nothing(self):
         config = CutoutConfig()

@@ -156,7 +156,7 @@ def cut_channel_stamps(
     y0: np.ndarray,
     x0: np.ndarray,
     cutouts: np.ndarray,
-    missing: np.ndarray,
+    missing: np.ndarray | None = None,
     channel: int = 0,
     start: int = 0,
     variance: np.ndarray | None = None,
@@ -179,10 +179,11 @@ def cut_channel_stamps(
         stamps may reach off the image.
     cutouts : `numpy.ndarray` of `numpy.float32`, (M, C, S, S), C-contiguous
         Output: ``cutouts[start + i, channel]`` receives stamp ``i``.
-    missing : `numpy.ndarray` of `bool`, (M, C, S, S), C-contiguous
+    missing : `numpy.ndarray` of `bool`, (M, C, S, S), C-contiguous, optional
         Output, likewise: pixels off the image, not finite, ``bad``, or with
         a bit of ``mask_bits`` set in ``mask`` (and, if standardized, every
-        pixel of a stamp that cannot be).
+        pixel of a stamp that cannot be). Not recorded if `None` (the
+        counts are).
     channel : `int`, optional
         Channel index to write.
     start : `int`, optional
@@ -219,13 +220,17 @@ def cut_channel_stamps(
     the corner cases in `nanmedian_rows`), then doing the standardization
     in `numpy.float32` arithmetic in the order written above.
     """
-    for name, array, dtype in (("cutouts", cutouts, np.float32), ("missing", missing, np.bool_)):
+    outputs = [("cutouts", cutouts, np.float32)]
+    if missing is not None:
+        outputs.append(("missing", missing, np.bool_))
+    for name, array, dtype in outputs:
         if array.dtype != dtype or array.ndim != 4 or not array.flags.c_contiguous:
             raise ValueError(f"{name} must be a C-contiguous 4-d {np.dtype(dtype)} array.")
     count = len(y0)
     # The compiled loop does not check bounds, so everything is checked here.
-    if missing.shape != cutouts.shape or cutouts.shape[2] != cutouts.shape[3]:
-        raise ValueError(f"cutouts {cutouts.shape} and missing {missing.shape} must be one (M, C, S, S) shape.")
+    if cutouts.shape[2] != cutouts.shape[3] or (missing is not None and missing.shape != cutouts.shape):
+        raise ValueError(f"cutouts {cutouts.shape} and missing {getattr(missing, 'shape', None)} must be "
+                         "one (M, C, S, S) shape.")
     if len(x0) != count or not (0 <= start and start + count <= len(cutouts)) or not (
         0 <= channel < cutouts.shape[1]
     ):
@@ -246,7 +251,8 @@ def cut_channel_stamps(
     )
     _cut_channel(image, variance, mask, mask_bits, bad, np.asarray(y0, dtype=np.int64),
                  np.asarray(x0, dtype=np.int64), int(channel), int(start), bool(standardize),
-                 np.float32(divisor), np.float32(fill), cutouts, missing, *result)
+                 np.float32(divisor), np.float32(fill), cutouts, _NO_MISSING if missing is None else missing,
+                 *result)
     return result
 
 
@@ -303,6 +309,7 @@ _ABSENT_VARIANCE = np.empty((0, 0), dtype=np.float32)
 _ABSENT_MASK = np.empty((0, 0, 0), dtype=np.uint8)
 _ABSENT_MASK_BITS = np.empty(0, dtype=np.uint8)
 _ABSENT_BAD = np.empty((0, 0), dtype=bool)
+_NO_MISSING = np.empty((0, 0, 0, 0), dtype=bool)
 
 
 @_compiled
@@ -323,6 +330,7 @@ def _cut_channel(image, variance, mask, mask_bits, bad, y0, x0, channel, start, 
     mask_flat = mask.reshape(-1)
     bad_flat = bad.reshape(-1)
     out_flat = cutouts.reshape(-1)
+    record = missing.size > 0
     lost_flat = missing.reshape(-1)
     nan = np.float32(np.nan)
     # The usable variance of a stamp, NaN elsewhere (as the stamp is NaN
@@ -336,7 +344,7 @@ def _cut_channel(image, variance, mask, mask_bits, bad, y0, x0, channel, start, 
                             height, width)
         base = ((start + i) * cutouts.shape[1] + channel) * area
         stamp = out_flat[base : base + area]
-        lost_stamp = lost_flat[base : base + area]
+        lost_stamp = lost_flat[base : base + area] if record else lost_flat
         # Columns [first, stop) of the stamp are on the image; clipping
         # once per stamp keeps bounds tests out of the pixel loop.
         first = min(max(-x0[i], 0), size)
@@ -350,12 +358,14 @@ def _cut_channel(image, variance, mask, mask_bits, bad, y0, x0, channel, start, 
             on_image += stop_on - first_on
             for c in range(r * size, r * size + first_on):
                 stamp[c] = nan
-                lost_stamp[c] = True
                 usable_variance[c] = nan
+                if record:
+                    lost_stamp[c] = True
             for c in range(r * size + stop_on, (r + 1) * size):
                 stamp[c] = nan
-                lost_stamp[c] = True
                 usable_variance[c] = nan
+                if record:
+                    lost_stamp[c] = True
             if stop_on == first_on:
                 continue
             src = np.uint64(row * width + x0[i] + first_on)
@@ -369,7 +379,8 @@ def _cut_channel(image, variance, mask, mask_bits, bad, y0, x0, channel, start, 
                 if use_mask:
                     lost |= _masked(mask_flat, mask_bits, k, words)
                 stamp[dst + c] = nan if lost else v
-                lost_stamp[dst + c] = lost
+                if record:
+                    lost_stamp[dst + c] = lost
                 n_pixels += not lost
                 if use_variance:
                     w = variance_flat[k]
@@ -390,13 +401,15 @@ def _cut_channel(image, variance, mask, mask_bits, bad, y0, x0, channel, start, 
             noise = np.float32(math.sqrt(np.float64(variance_median[i])))
             unusable = False
             for c in range(area):
-                value = np.float32(np.float32(np.float32(stamp[c] - middle) / noise) / divisor)
-                lost = lost_stamp[c]
+                v = stamp[c]
+                lost = v != v  # a stamp is NaN exactly where missing
+                value = np.float32(np.float32(np.float32(v - middle) / noise) / divisor)
                 unusable |= (not lost) & (value - value != 0)
                 stamp[c] = fill if lost else value
             if unusable:
                 stamp[:] = fill
-                lost_stamp[:] = True
+                if record:
+                    lost_stamp[:] = True
                 n_missing = area
                 n_missing_on_image = on_image
         missing_count[i] = n_missing
@@ -421,6 +434,8 @@ def _prefetch_stamp(image, variance, mask, words, y0, x0, size, height, width): 
     """Prefetch the on-image rows of a stamp, one hint per cache line, from
     the flat image, variance and mask planes (the last two may be empty).
     """
+    if width == 0:
+        return
     line = 64  # bytes
     first = min(max(x0, 0), width - 1)
     last = min(max(x0 + size - 1, 0), width - 1)
@@ -489,7 +504,7 @@ def _kth_smallest(values, n, k, sample, work):  # pragma: no cover - compiled
         while values[p] != values[p]:  # NaN: the next value instead
             p = p + 1 if p + 1 < length else 0
         sample[j] = values[p]
-    sample.sort()
+    _insertion_sort(sample)  # faster than sample.sort() for so few
     low, high = -1, _SAMPLE - 1
     while low < high:
         mid = (low + high + 1) // 2
@@ -522,6 +537,17 @@ def _kth_smallest(values, n, k, sample, work):  # pragma: no cover - compiled
             work[m] = values[j]
             m += values[j] > bottom
     return _select(work, m, k - at_most)
+
+
+@_compiled
+def _insertion_sort(a):  # pragma: no cover - compiled
+    for i in range(1, a.size):
+        v = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > v:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = v
 
 
 @_compiled

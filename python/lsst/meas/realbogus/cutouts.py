@@ -428,7 +428,12 @@ def extract_triplets(
             noDataFraction=np.zeros(0, dtype=np.float32),
         )
     cutouts = np.empty((n, len(CHANNELS), size, size), dtype=np.float32)
-    missing = np.empty((n, len(CHANNELS), size, size), dtype=bool)
+    # Which pixels are missing is needed after the kernel only to fill them
+    # where the kernel does not (it counts them in any case).
+    fills_after_kernel = config.normalization in ("l2", "none") or (
+        config.normalization == "snrAsinh" and config.fillValue != 0
+    )
+    missing = np.empty(cutouts.shape, dtype=bool) if fills_after_kernel else None
     # The planes share one grid (checked above), so one set of origins.
     x0, y0 = stamp_origin(x - planes[0].x0, y - planes[0].y0, size)
     missing_count = np.empty((len(CHANNELS), n), dtype=np.int64)
@@ -458,7 +463,7 @@ def extract_triplets(
         cutouts=cutouts,
         edge=_off_image(planes[0].shape, x0, y0, size),
         noData=missing_on_image.sum(axis=0) > 0,
-        noDataFraction=(missing_count.sum(axis=0) / missing[0].size).astype(np.float32),
+        noDataFraction=(missing_count.sum(axis=0) / cutouts[0].size).astype(np.float32),
     )
 
 
@@ -470,14 +475,15 @@ def _cut_channel(
     y0: np.ndarray,
     config: CutoutConfig,
     cutouts: np.ndarray,
-    missing_all: np.ndarray,
+    missing_all: np.ndarray | None,
 ) -> ChannelStamps:
     """Cut and normalize one channel of a block of triplets.
 
     Writes the normalized stamps whose first pixels are at ``x0``, ``y0``
-    (image array indices) into ``cutouts[block, channel]`` and their
-    missing pixels into ``missing_all[block, channel]``; returns what the
-    kernel measured, with the counts of missing pixels final.
+    (image array indices) into ``cutouts[block, channel]`` and, unless it is
+    `None`, their missing pixels into ``missing_all[block, channel]``;
+    returns what the kernel measured, with the counts of missing pixels
+    final.
     """
     size = int(config.size)
     snr = config.normalization in ("snr", "snrAsinh")
@@ -494,13 +500,13 @@ def _cut_channel(
         standardize=snr, divisor=softening if asinh else 1.0, fill=0.0 if asinh else fill,
     )
     out = cutouts[block, channel]
-    missing = missing_all[block, channel]
     if asinh:
         np.arcsinh(out, out=out)
         out *= softening
         if fill != 0:
-            np.copyto(out, fill, where=missing)
+            np.copyto(out, fill, where=missing_all[block, channel])
     elif not snr:
+        missing = missing_all[block, channel]
         _normalize(out, stamps.center, config)
         # A channel without a usable norm is filled whole.
         unusable = ~(np.isfinite(out) | missing).all(axis=(1, 2))
