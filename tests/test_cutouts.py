@@ -212,6 +212,13 @@ class TripletDefinitionTestCase(lsst.utils.tests.TestCase):
                 self.assertEqual(bool((got.cutouts[9] == fill).all()), normalization.startswith("snr"))
                 self.assertEqual(got.noDataFraction[7], 1.0)
 
+    def test_asinh_softening_is_bounded(self):
+        # Beyond 1e6, s*asinh(v/s) could overflow, which the kernel does not check.
+        config = CutoutConfig()
+        config.asinhSoftening = 1.0e6
+        with self.assertRaisesRegex(ValueError, "outside of valid range"):
+            config.asinhSoftening = 1.0e7
+
     def test_threads_change_nothing(self):
         config = CutoutConfig()
         config.size = self.size

@@ -211,6 +211,7 @@ class CutoutConfig(pexConfig.Config):
         inclusiveMin=False,
         # The bound keeps s*asinh(v/s) finite for every finite float32 v/s.
         max=1.0e6,
+        inclusiveMax=True,
         doc="Softening s, in noise sigma, of the 'snrAsinh' normalization.",
     )
     badMaskPlanes = pexConfig.ListField(
