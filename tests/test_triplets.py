@@ -199,6 +199,13 @@ class TripletTestCase(lsst.utils.tests.TestCase):
         planes = [ImagePlanes(p.image) for p in make_planes()]
         with self.assertRaisesRegex(ValueError, "needs the template variance"):
             extract_triplets(planes, [10.0], [10.0], self.config(5, "snr"))
+        # Raised in whichever thread cuts the channel, re-raised in the caller.
+        planes = make_planes()
+        planes[2] = ImagePlanes(planes[2].image)
+        for threads in (2, 4):
+            with self.assertRaisesRegex(ValueError, "needs the difference variance"):
+                extract_triplets(planes, [10.0, 20.0, 30.0], [10.0, 12.0, 14.0], self.config(5, "snr"),
+                                 threads=threads)
 
     def test_metadata_round_trip(self):
         config = self.config(63, "l2")

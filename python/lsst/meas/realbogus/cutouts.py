@@ -56,10 +56,10 @@ __all__ = [
     "stamp_origin",
 ]
 
-import concurrent.futures
 import dataclasses
+import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -454,18 +454,55 @@ def extract_triplets(
         missing_count[c, block] = stamps.missing_count
         missing_on_image[c, block] = stamps.missing_on_image
 
-    if workers > 1:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(cut, pieces))
-    else:
-        for piece in pieces:
-            cut(piece)
+    _run_in_threads(cut, pieces, workers)
     return Triplets(
         cutouts=cutouts,
         edge=_off_image(planes[0].shape, x0, y0, size),
         noData=missing_on_image.sum(axis=0) > 0,
         noDataFraction=(missing_count.sum(axis=0) / cutouts[0].size).astype(np.float32),
     )
+
+
+def _run_in_threads(function: Callable[[Any], None], items: Sequence[Any], threads: int) -> None:
+    """Call ``function`` on every item, in up to ``threads`` threads of
+    which the calling thread is one, each taking the next item in turn;
+    raise the first error.
+
+    Started per call: a `concurrent.futures.ThreadPoolExecutor` cost
+    0.37 ms a call here, against 0.08 ms for one extra thread (1.4 us a
+    source at 212 sources).
+    """
+    threads = min(int(threads), len(items))
+    if threads <= 1:
+        for item in items:
+            function(item)
+        return
+    lock = threading.Lock()
+    remaining = iter(items)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        while not errors:
+            with lock:
+                item = next(remaining, _NO_ITEM)
+            if item is _NO_ITEM:
+                return
+            try:
+                function(item)
+            except BaseException as error:  # re-raised in the calling thread
+                errors.append(error)
+
+    helpers = [threading.Thread(target=work, name=f"extract_triplets-{i}") for i in range(1, threads)]
+    for helper in helpers:
+        helper.start()
+    work()
+    for helper in helpers:
+        helper.join()
+    if errors:
+        raise errors[0]
+
+
+_NO_ITEM = object()
 
 
 def _cut_channel(
