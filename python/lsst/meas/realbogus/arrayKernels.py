@@ -325,12 +325,9 @@ def _cut_channel(image, variance, mask, mask_bits, bad, y0, x0, channel, start, 
     size = cutouts.shape[2]
     area = size * size
     height, width = image.shape
-    use_variance = variance.size > 0
-    use_mask = mask.size > 0
-    use_bad = bad.size > 0
     words = np.uint64(mask_bits.size)
     # Flat arrays indexed by unsigned offsets: numba then skips its
-    # negative-index wraparound, which costs more than the pixel work.
+    # negative-index wraparound, which cost as much as the pixel work.
     image_flat = image.reshape(-1)
     variance_flat = variance.reshape(-1)
     mask_flat = mask.reshape(-1)
@@ -344,6 +341,7 @@ def _cut_channel(image, variance, mask, mask_bits, bad, y0, x0, channel, start, 
     usable_variance = np.empty(area, np.float32)
     work = np.empty(area, np.float32)
     sample = np.empty(_SAMPLE, np.float32)
+    row_lost = np.empty(size, np.bool_)
     for i in range(len(y0)):
         if i + 1 < len(y0):
             _prefetch_stamp(image_flat, variance_flat, mask_flat, mask_bits.size, y0[i + 1], x0[i + 1], size,
@@ -374,25 +372,13 @@ def _cut_channel(image, variance, mask, mask_bits, bad, y0, x0, channel, start, 
                     lost_stamp[c] = True
             if stop_on == first_on:
                 continue
-            src = np.uint64(row * width + x0[i] + first_on)
-            dst = np.uint64(r * size + first_on)
-            for c in range(np.uint64(stop_on - first_on)):
-                k = src + c
-                v = image_flat[k]
-                lost = v - v != 0  # not finite; cheaper than np.isfinite here
-                if use_bad:
-                    lost |= bad_flat[k]
-                if use_mask:
-                    lost |= _masked(mask_flat, mask_bits, k, words)
-                stamp[dst + c] = nan if lost else v
-                if record:
-                    lost_stamp[dst + c] = lost
-                n_pixels += not lost
-                if use_variance:
-                    w = variance_flat[k]
-                    usable = (not lost) & (w > 0) & (w - w == 0)  # positive and finite
-                    usable_variance[dst + c] = w if usable else nan
-                    n_variance += usable
+            present, usable = _gather_row(
+                image_flat, variance_flat, mask_flat, mask_bits, words, bad_flat,
+                np.uint64(row * width + x0[i] + first_on), np.uint64(stop_on - first_on),
+                stamp, lost_stamp, usable_variance, np.uint64(r * size + first_on), row_lost,
+            )
+            n_pixels += present
+            n_variance += usable
         center[i] = _median(stamp, n_pixels, sample, work)
         variance_median[i] = _median(usable_variance, n_variance, sample, work)
         n_missing = area - n_pixels
@@ -423,16 +409,48 @@ def _cut_channel(image, variance, mask, mask_bits, bad, y0, x0, channel, start, 
 
 
 @_compiled
-def _masked(mask, bits, k, words):  # pragma: no cover - compiled
-    """Whether pixel k of a flat packed mask of ``words`` words a pixel has
-    one of ``bits`` set.
+def _gather_row(image, variance, mask, mask_bits, words, bad, src, count, stamp, lost_stamp,
+                usable_variance, dst, lost):  # pragma: no cover - compiled
+    """Gather ``count`` pixels of a stamp row from offset ``src`` of the
+    flat planes to offset ``dst`` of the stamp (NaN where missing), of its
+    usable variance (NaN where not usable) and, unless it is empty, of
+    ``lost_stamp``; return how many pixels are present and how many of
+    their variances usable. Each step is its own loop without branches, so
+    that it vectorizes: one loop with every test took twice as long (43
+    against 31 us a source for the whole kernel, stamps in cache).
     """
-    if words == 1:  # the usual case, without a loop, so the pixel loop vectorizes
-        return (mask[k] & bits[0]) != 0
-    hit = False
-    for b in range(words):
-        hit |= (mask[k * words + b] & bits[b]) != 0
-    return hit
+    nan = np.float32(np.nan)
+    for c in range(count):
+        v = image[src + c]
+        lost[c] = v - v != 0  # not finite; cheaper than np.isfinite here
+    if bad.size:
+        for c in range(count):
+            lost[c] |= bad[src + c]
+    if mask.size:
+        if words == 1:  # the usual case
+            bit = mask_bits[0]
+            for c in range(count):
+                lost[c] |= (mask[src + c] & bit) != 0
+        else:
+            for c in range(count):
+                for b in range(words):
+                    lost[c] |= (mask[(src + c) * words + b] & mask_bits[b]) != 0
+    present = 0
+    for c in range(count):
+        v = image[src + c]
+        stamp[dst + c] = nan if lost[c] else v
+        present += not lost[c]
+    usable = 0
+    if variance.size:
+        for c in range(count):
+            w = variance[src + c]
+            ok = (not lost[c]) & (w > 0) & (w - w == 0)  # positive and finite
+            usable_variance[dst + c] = w if ok else nan
+            usable += ok
+    if lost_stamp.size:
+        for c in range(count):
+            lost_stamp[dst + c] = lost[c]
+    return present, usable
 
 
 @_compiled
