@@ -189,9 +189,10 @@ class TripletDefinitionTestCase(lsst.utils.tests.TestCase):
         return cutouts, edge, on_image_missing, (filled / (3 * size * size)).astype(np.float32)
 
     def test_equals_definition(self):
-        # fillValue 0 is the default (and the kernel alone fills); -3 makes
-        # fills visible (and snrAsinh fills after the asinh).
-        for normalization, fill in itertools.product(("snrAsinh", "snr", "l2", "none"), (-3.0, 0.0)):
+        # fillValue 0 is the default (and the kernel alone fills; -0 too,
+        # sign included); -3 makes fills visible (and snrAsinh fills after
+        # the asinh).
+        for normalization, fill in itertools.product(("snrAsinh", "snr", "l2", "none"), (-3.0, 0.0, -0.0)):
             config = CutoutConfig()
             config.size = self.size
             config.normalization = normalization
@@ -203,6 +204,7 @@ class TripletDefinitionTestCase(lsst.utils.tests.TestCase):
                                       (got.cutouts, got.edge, got.noData, got.noDataFraction), expected):
                     self.assertEqual(g.dtype, e.dtype, name)
                     np.testing.assert_array_equal(g, e, err_msg=name)
+                np.testing.assert_array_equal(np.signbit(got.cutouts), np.signbit(expected[0]))
                 # The cases the images were made for are there.
                 self.assertEqual(got.edge.tolist(), [False, True, True, True, True, True, True, True, False,
                                                      False, False])

@@ -339,9 +339,10 @@ def _cut_channel(image, variance, mask, mask_bits, bad, y0, x0, channel, start, 
     lost_flat = missing.reshape(-1)
     nan = np.float32(np.nan)
     # The usable variance of a stamp, NaN elsewhere (as the stamp is NaN
-    # where missing): the median selection skips NaN, so nothing is compacted.
+    # where missing); only stamps with NaN are compacted for the median.
     usable_variance = np.empty(area, np.float32)
     work = np.empty(area, np.float32)
+    dense = np.empty(area, np.float32)
     sample = np.empty(_SAMPLE, np.float32)
     row_lost = np.empty(size, np.bool_)
     for i in range(len(y0)):
@@ -382,8 +383,8 @@ def _cut_channel(image, variance, mask, mask_bits, bad, y0, x0, channel, start, 
             )
             n_pixels += present
             n_variance += usable
-        center[i] = _median(stamp, n_pixels, sample, work)
-        variance_median[i] = _median(usable_variance, n_variance, sample, work)
+        center[i] = _median(stamp, n_pixels, sample, work, dense)
+        variance_median[i] = _median(usable_variance, n_variance, sample, work, dense)
         n_missing = area - n_pixels
         n_missing_on_image = on_image - n_pixels
         if standardize:
@@ -482,53 +483,60 @@ def _prefetch_row(image, variance, mask, words, row, x0, size, height, width):  
 def _nanmedian_rows(rows, out):  # pragma: no cover - compiled
     count, length = rows.shape
     work = np.empty(length, rows.dtype)
+    dense = np.empty(length, rows.dtype)
     sample = np.empty(_SAMPLE, rows.dtype)
     for r in range(count):
         row = rows[r]
         n = 0
         for j in range(length):
             n += row[j] == row[j]  # not NaN
-        out[r] = _median(row, n, sample, work)
+        out[r] = _median(row, n, sample, work, dense)
 
 
 @_compiled
-def _median(values, n, sample, work):  # pragma: no cover - compiled
+def _median(values, n, sample, work, dense):  # pragma: no cover - compiled
     """Median, as `numpy.median` gives it, of the n values of ``values``
-    that are not NaN; NaN if n is 0.
+    that are not NaN; NaN if n is 0. Where there is NaN, the n values are
+    first copied to ``dense``.
     """
     if n == 0:
         return np.nan
-    upper = _kth_smallest(values, n, n // 2, sample, work)
+    if n < values.size:
+        m = 0
+        for j in range(values.size):
+            v = values[j]
+            dense[m] = v
+            m += v == v  # branch-free: keep all but NaN
+        return _dense_median(dense[:n], sample, work)
+    return _dense_median(values, sample, work)
+
+
+@_compiled
+def _dense_median(values, sample, work):  # pragma: no cover - compiled
+    n = values.size
+    upper = _kth_smallest(values, n // 2, sample, work)
     if n % 2:
         return upper
-    lower = _kth_smallest(values, n, n // 2 - 1, sample, work)
+    lower = _kth_smallest(values, n // 2 - 1, sample, work)
     return (lower + upper) / 2
 
 
 @_compiled
-def _kth_smallest(values, n, k, sample, work):  # pragma: no cover - compiled
-    """The k-th smallest (0-based) of the n values of ``values`` that are
-    not NaN; ``values`` is not modified. Comparisons with NaN are false, so
-    the counts and copies below skip NaN without a test of their own.
+def _kth_smallest(values, k, sample, work):  # pragma: no cover - compiled
+    """The k-th smallest (0-based) of ``values``, which has no NaN and is
+    not modified.
     """
-    length = values.size
+    n = values.size
     if n <= _DIRECT_SELECT:
-        m = 0
-        for j in range(length):
-            v = values[j]
-            work[m] = v
-            m += v == v
+        work[:n] = values
         return _select(work, n, k)
     # Sort a sample, then binary-search it, by counting, for the last sample
     # value with at most k values below it; the answer lies between that
     # sample value and the next, where few values are. Counting and the
     # branch-free copy below run at memory speed, unlike a sort.
-    step = length // _SAMPLE
+    step = n // _SAMPLE
     for j in range(_SAMPLE):
-        p = j * step + step // 2
-        while values[p] != values[p]:  # NaN: the next value instead
-            p = p + 1 if p + 1 < length else 0
-        sample[j] = values[p]
+        sample[j] = values[j * step + step // 2]
     _insertion_sort(sample)  # faster than sample.sort() for so few
     low, high = -1, _SAMPLE - 1
     while low < high:
@@ -540,25 +548,25 @@ def _kth_smallest(values, n, k, sample, work):  # pragma: no cover - compiled
     m = 0
     if low < 0:
         top = sample[0]
-        for j in range(length):
+        for j in range(n):
             work[m] = values[j]
             m += values[j] < top
         return _select(work, m, k)
     bottom = sample[low]
     # Many equal values (variance planes have them) end here, without a copy.
     at_most = 0
-    for j in range(length):
+    for j in range(n):
         at_most += values[j] <= bottom
     if at_most > k:
         return bottom
     if low + 1 < _SAMPLE:
         top = sample[low + 1]
-        for j in range(length):
+        for j in range(n):
             v = values[j]
             work[m] = v
             m += (v > bottom) & (v < top)
     else:
-        for j in range(length):
+        for j in range(n):
             work[m] = values[j]
             m += values[j] > bottom
     return _select(work, m, k - at_most)

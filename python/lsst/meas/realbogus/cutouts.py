@@ -530,12 +530,12 @@ def _cut_channel(
         raise ValueError(f"normalization {config.normalization!r} needs the {CHANNELS[channel]} variance.")
     fill = np.float32(config.fillValue)
     softening = np.float32(config.asinhSoftening)
-    # The kernel standardizes (the 'snr' family); for snrAsinh it leaves
-    # 0 in missing pixels, which s*asinh(v/s) keeps 0.
+    # The kernel standardizes (the 'snr' family) and fills; s*asinh(v/s)
+    # keeps a fill of +0 or -0, any other is filled again after it.
     stamps = cut_channel_stamps(
         p.image, y0, x0, cutouts, missing_all, channel=channel, start=block.start,
         variance=p.variance if snr else None, mask=p.mask, mask_bits=p.maskBits, bad=p.bad,
-        standardize=snr, divisor=softening if asinh else 1.0, fill=0.0 if asinh else fill,
+        standardize=snr, divisor=softening if asinh else 1.0, fill=fill if fill == 0 or not asinh else 0.0,
     )
     out = cutouts[block, channel]
     if asinh:
