@@ -337,7 +337,6 @@ def _cut_channel(image, variance, mask, mask_bits, bad, y0, x0, channel, start, 
     out_flat = cutouts.reshape(-1)
     record = missing.size > 0
     lost_flat = missing.reshape(-1)
-    nan = np.float32(np.nan)
     # The usable variance of a stamp, NaN elsewhere (as the stamp is NaN
     # where missing); only stamps with NaN are compacted for the median.
     usable_variance = np.empty(area, np.float32)
@@ -364,16 +363,8 @@ def _cut_channel(image, variance, mask, mask_bits, bad, y0, x0, channel, start, 
             row = y0[i] + r
             first_on, stop_on = (first, stop) if 0 <= row < height else (size, size)
             on_image += stop_on - first_on
-            for c in range(r * size, r * size + first_on):
-                stamp[c] = nan
-                usable_variance[c] = nan
-                if record:
-                    lost_stamp[c] = True
-            for c in range(r * size + stop_on, (r + 1) * size):
-                stamp[c] = nan
-                usable_variance[c] = nan
-                if record:
-                    lost_stamp[c] = True
+            _mark_off_image(stamp, usable_variance, lost_stamp, r * size, r * size + first_on, record)
+            _mark_off_image(stamp, usable_variance, lost_stamp, r * size + stop_on, (r + 1) * size, record)
             if stop_on == first_on:
                 continue
             present, usable = _gather_row(
@@ -410,6 +401,17 @@ def _cut_channel(image, variance, mask, mask_bits, bad, y0, x0, channel, start, 
                 n_missing_on_image = on_image
         missing_count[i] = n_missing
         missing_on_image[i] = n_missing_on_image
+
+
+@_compiled
+def _mark_off_image(stamp, usable_variance, lost_stamp, begin, end, record):  # pragma: no cover - compiled
+    """Mark stamp pixels [begin, end), which are off the image, missing."""
+    nan = np.float32(np.nan)
+    for c in range(begin, end):
+        stamp[c] = nan
+        usable_variance[c] = nan
+        if record:
+            lost_stamp[c] = True
 
 
 @_compiled

@@ -431,10 +431,7 @@ def extract_triplets(
     cutouts = np.empty((n, len(CHANNELS), size, size), dtype=np.float32)
     # Which pixels are missing is needed after the kernel only to fill them
     # where the kernel does not (it counts them in any case).
-    fills_after_kernel = config.normalization in ("l2", "none") or (
-        config.normalization == "snrAsinh" and config.fillValue != 0
-    )
-    missing = np.empty(cutouts.shape, dtype=bool) if fills_after_kernel else None
+    missing = np.empty(cutouts.shape, dtype=bool) if _fills_after_kernel(config) else None
     # The planes share one grid (checked above), so one set of origins.
     x0, y0 = stamp_origin(x - planes[0].x0, y - planes[0].y0, size)
     missing_count = np.empty((len(CHANNELS), n), dtype=np.int64)
@@ -505,6 +502,17 @@ def _run_in_threads(function: Callable[[Any], None], items: Sequence[Any], threa
 _NO_ITEM = object()
 
 
+def _fills_after_kernel(config: CutoutConfig) -> bool:
+    """Whether missing pixels are filled after the kernel: for 'l2' and
+    'none', which the kernel does not normalize, and for 'snrAsinh' with a
+    fillValue that s*asinh(v/s) would change (any but +0 and -0, which the
+    kernel writes and the asinh keeps).
+    """
+    return config.normalization in ("l2", "none") or (
+        config.normalization == "snrAsinh" and config.fillValue != 0
+    )
+
+
 def _cut_channel(
     p: ImagePlanes,
     channel: int,
@@ -530,18 +538,18 @@ def _cut_channel(
         raise ValueError(f"normalization {config.normalization!r} needs the {CHANNELS[channel]} variance.")
     fill = np.float32(config.fillValue)
     softening = np.float32(config.asinhSoftening)
-    # The kernel standardizes (the 'snr' family) and fills; s*asinh(v/s)
-    # keeps a fill of +0 or -0, any other is filled again after it.
+    refill = _fills_after_kernel(config)
+    # The kernel standardizes (the 'snr' family) and fills.
     stamps = cut_channel_stamps(
         p.image, y0, x0, cutouts, missing_all, channel=channel, start=block.start,
         variance=p.variance if snr else None, mask=p.mask, mask_bits=p.maskBits, bad=p.bad,
-        standardize=snr, divisor=softening if asinh else 1.0, fill=fill if fill == 0 or not asinh else 0.0,
+        standardize=snr, divisor=softening if asinh else 1.0, fill=0.0 if refill else fill,
     )
     out = cutouts[block, channel]
     if asinh:
         np.arcsinh(out, out=out)
         out *= softening
-        if fill != 0:
+        if refill:
             np.copyto(out, fill, where=missing_all[block, channel])
     elif not snr:
         missing = missing_all[block, channel]
