@@ -35,7 +35,6 @@ __all__ = [
     "load_average",
     "machine_info",
     "package_versions",
-    "run_pipeline",
     "source_positions",
     "use_checkout",
 ]
@@ -249,7 +248,6 @@ def detector_repository(root: str | os.PathLike, shape: tuple[int, int] = DETECT
         The detector-visit.
     """
     from lsst.daf.butler import Butler
-
     from lsst.meas.realbogus.simulation import Simulator, make_config
 
     root = Path(root)
@@ -286,28 +284,3 @@ def source_positions(catalog_x, catalog_y, n: int, shape: tuple[int, int], seed:
         x = np.concatenate([x, rng.uniform(-0.5, shape[1] - 0.5, extra)])
         y = np.concatenate([y, rng.uniform(-0.5, shape[0] - 0.5, extra)])
     return x, y
-
-
-PIPELINES = REPO_ROOT / "pipelines"
-
-
-def run_pipeline(root: str, pipeline: str, inputs: list[str], output: str, where: str = "",
-                 overrides: Mapping[str, Mapping[str, Any]] | None = None) -> list:
-    """Run a pipeline of ``pipelines/`` (``file.yaml`` or ``file.yaml#label``)
-    in-process, with the executor pipetask uses (as ``-j 1``).
-
-    Returns
-    -------
-    quanta : `list`
-        The executed quanta.
-    """
-    from lsst.pipe.base import Pipeline
-    from lsst.pipe.base.simple_pipeline_executor import SimplePipelineExecutor
-
-    p = Pipeline.from_uri(str(PIPELINES / pipeline))
-    for label, values in (overrides or {}).items():
-        for key, value in values.items():
-            p.addConfigOverride(label, key, value)
-    butler = SimplePipelineExecutor.prep_butler(root, inputs=inputs, output=output)
-    executor = SimplePipelineExecutor.from_pipeline(p, where=where, butler=butler)
-    return executor.run(register_dataset_types=True)

@@ -78,12 +78,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _benchutil import JsonLineWriter, package_versions, use_checkout
 from astropy.table import Table, vstack
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
-
-from _benchutil import JsonLineWriter, package_versions, use_checkout
 
 _LOG = logging.getLogger("catalog_classifier")
 

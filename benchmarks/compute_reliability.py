@@ -64,7 +64,6 @@ from _benchutil import (
     detector_repository,
     load_average,
     package_versions,
-    run_pipeline,
     source_positions,
     use_checkout,
 )
@@ -88,14 +87,12 @@ def put_sources(butler, data_id, n: int, run: str):
     butler.put(table, "dia_source_unstandardized", data_id, run=run)
 
 
-def put_model(butler, architecture: str, run: str) -> str:
+def put_untrained_model(butler, architecture: str, run: str) -> str:
     """Store an untrained package of ``architecture`` as ``rb_model``."""
     import torch
 
-    from lsst.meas.realbogus.cutouts import CutoutConfig
-    from lsst.meas.realbogus.modelPackage import ModelPackage
-    from lsst.meas.realbogus.models import build_model, make_model_config
-    from lsst.meas.realbogus.trainRealBogus import _put_model
+    from lsst.meas.realbogus.models import ModelPackage, build_model, make_model_config, put_model
+    from lsst.meas.realbogus.triplets import CutoutConfig
 
     cutout = CutoutConfig()
     torch.manual_seed(0)
@@ -103,7 +100,7 @@ def put_model(butler, architecture: str, run: str) -> str:
     package = ModelPackage.from_model(model, architecture=architecture,
                                       model_config=make_model_config(architecture).toDict(),
                                       cutout_config=cutout, threshold=0.5)
-    _put_model(butler, package, run)
+    put_model(butler, package, run)
     return package.version
 
 
@@ -112,6 +109,7 @@ def run_quanta(root: str, inputs: list[str], output: str, overrides: dict):
     return its task metadata.
     """
     from lsst.daf.butler import Butler
+    from lsst.meas.realbogus.tests import run_pipeline
 
     quanta = run_pipeline(root, PIPELINE, inputs, output, overrides={"computeReliability": overrides})
     if len(quanta) != 1:
@@ -123,8 +121,7 @@ def run_quanta(root: str, inputs: list[str], output: str, overrides: dict):
 def time_reads(butler, data_id, x, y, size: int) -> dict[str, float]:
     """Seconds to read the three images whole, and per-source ``bbox``."""
     import lsst.images
-
-    from lsst.meas.realbogus.cutouts import stamp_origin
+    from lsst.meas.realbogus.triplets import stamp_origin
 
     start = time.perf_counter()
     images = [butler.get(name, data_id) for name in IMAGES]
@@ -164,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     butler = Butler.from_config(root, writeable=True)
     stamp = f"{os.getpid()}-{int(time.time())}"
     model_run = f"bench/model-{args.architecture}-{stamp}"
-    version = put_model(butler, args.architecture, model_run)
+    version = put_untrained_model(butler, args.architecture, model_run)
     writer = JsonLineWriter("compute_reliability", package_versions(["torch", "lsst-pipe-base"]))
     overrides = {"device": "cpu", "numThreads": args.threads}
     try:
@@ -192,8 +189,7 @@ def remove_collections(root: str, pattern: str) -> None:
 def measure(args, root, butler, data_id, stamp, model_run, version, writer, overrides) -> None:
     """Run the quanta at each source count and write their lines."""
     from lsst.daf.butler import Butler
-
-    from lsst.meas.realbogus.cutouts import CutoutConfig
+    from lsst.meas.realbogus.triplets import CutoutConfig
 
     for n in args.sources:
         sources_run = f"bench/sources-{n}-{stamp}"

@@ -26,7 +26,7 @@ first use and kept in ``--repo``). At each source count the same positions
 (the detector's DIA sources, then uniform random ones, edges included) are
 cut three ways, each timed as the best of ``--repeats``:
 
-- ``vectorized``: `lsst.meas.realbogus.cutouts.extract_triplets_from_images`,
+- ``vectorized``: `lsst.meas.realbogus.triplets.extract_triplets_from_images`,
   all sources at once (what buildTriplets and computeReliability run);
 - ``per_source_loop`` (the baseline): the way meas_transiNet cuts, one
   source at a time in Python: a sub-image of each of the three images (as
@@ -74,8 +74,7 @@ def _sub_images(images, x, y, size):
     image, as ``Exposure.getCutout``) and the stamp origin.
     """
     import lsst.images
-
-    from lsst.meas.realbogus.cutouts import stamp_origin
+    from lsst.meas.realbogus.triplets import stamp_origin
 
     x0, y0 = stamp_origin(x, y, size)
     for i in range(len(x)):
@@ -142,7 +141,7 @@ def per_source_extractor(images, x, y, config):
     """
     import numpy as np
 
-    from lsst.meas.realbogus.cutouts import extract_triplets, planes_from_image
+    from lsst.meas.realbogus.triplets import extract_triplets, planes_from_image
 
     size = config.size
     out = np.empty((len(x), 3, size, size), dtype=np.float32)
@@ -171,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     use_checkout()
     import numpy as np
 
-    from lsst.meas.realbogus.cutouts import CutoutConfig, extract_triplets_from_images
+    from lsst.meas.realbogus.triplets import CutoutConfig, extract_triplets_from_images
 
     butler, data_id = detector_repository(args.repo)
     images = [butler.get(name, data_id) for name in IMAGES]

@@ -33,7 +33,7 @@ two loops are timed over the same random triplets:
   computeReliability runs (NumPy in, calibrated scores out).
 
 Each point runs for at least ``--min-seconds`` after a warm-up. Lines also
-carry FLOPs per triplet (`lsst.meas.realbogus.models.cli.forward_flops`:
+carry FLOPs per triplet (`lsst.meas.realbogus.cli.models.forward_flops`:
 convolutions and matrix products) and the achieved fraction of two peaks:
 ``peak_theoretical`` (cores x clock x FLOP/cycle, the assumption written in
 the line) and ``peak_sgemm`` (a large float32 matrix product measured here:
@@ -140,12 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     import numpy as np
     import torch
 
-    from lsst.meas.realbogus.computeReliability import ComputeReliabilityConfig
-    from lsst.meas.realbogus.cutouts import CutoutConfig
-    from lsst.meas.realbogus.modelPackage import ModelPackage
-    from lsst.meas.realbogus.models import build_model, get_architecture, make_model_config
-    from lsst.meas.realbogus.models.cli import forward_flops
-    from lsst.meas.realbogus.scoring import load_model, score_triplets
+    from lsst.meas.realbogus.cli.models import forward_flops
+    from lsst.meas.realbogus.models import ModelPackage, build_model, get_architecture, make_model_config
+    from lsst.meas.realbogus.scoring import ComputeReliabilityConfig, load_model, score_triplets
+    from lsst.meas.realbogus.triplets import CutoutConfig
 
     writer = JsonLineWriter("inference", package_versions(["torch"]))
     task_batch = ComputeReliabilityConfig().batchSize

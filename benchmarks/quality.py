@@ -98,7 +98,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from _benchutil import REPO_ROOT, JsonLineWriter, package_versions, use_checkout
 
 _LOG = logging.getLogger("quality")
@@ -278,7 +277,7 @@ def read_test(butler, refs: Sequence, size: int):
 def train_architecture(name: str, handles: Sequence, names: Sequence[str], args: argparse.Namespace,
                        provenance: dict[str, Any]):
     """Train one architecture; return (package, wall-clock seconds)."""
-    from lsst.meas.realbogus.trainRealBogus import TrainRealBogusConfig, TrainRealBogusTask
+    from lsst.meas.realbogus.training import TrainRealBogusConfig, TrainRealBogusTask
 
     config = TrainRealBogusConfig()
     config.model.name = name
@@ -305,9 +304,8 @@ def evaluate_architecture(name: str, args: argparse.Namespace, writer: JsonLineW
     """Train, score and evaluate one architecture; emit its line."""
     import torch
 
-    from lsst.meas.realbogus.devices import select_device
     from lsst.meas.realbogus.evaluation import evaluate
-    from lsst.meas.realbogus.models import get_architecture
+    from lsst.meas.realbogus.models import get_architecture, select_device
     from lsst.meas.realbogus.scoring import score_triplets
 
     size = get_architecture(name).defaultCutoutSize

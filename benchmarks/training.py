@@ -25,7 +25,7 @@ Builds (once, in ``--repo``) a simulated repository of the ``ci`` preset
 with its ``rb_triplets`` (``pipelines/BuildTriplets.yaml``), then measures:
 
 - ``loader_throughput``: triplets/s that
-  `lsst.meas.realbogus.tripletData.TripletData` yields training batches at,
+  `lsst.meas.realbogus.training.TripletData` yields training batches at,
   reading every ``rb_triplets`` through the Butler (``uncached``: the first
   epoch, and every epoch of data larger than the cache; with 1, 2 and 4
   reader threads) and from its in-memory cache (``cached``), over ``--loader-datasets`` datasets of
@@ -57,29 +57,21 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from _benchutil import JsonLineWriter, load_average, package_versions, run_pipeline, use_checkout
+from _benchutil import JsonLineWriter, load_average, package_versions, use_checkout
 
 CPU_ARCHITECTURES = ("rbcnn", "vgg6", "rbtn")
 GPU_ARCHITECTURES = ("rbcnn", "vgg6", "rbtn", "resnet50")
-TRIPLETS = "bench/triplets"
 
 
 def triplet_repository(root: Path):
-    """Return (butler, deferred handles, names) of the ci preset's triplets,
-    simulating and cutting them on first use.
+    """Return (butler, deferred handles, names) of the ci preset's triplets
+    of both tracts, simulating and cutting them on first use.
     """
-    from lsst.daf.butler import Butler
-
-    from lsst.meas.realbogus.simulation import Simulator, make_config
+    from lsst.meas.realbogus.tests import BOTH_WHERE, make_ci_repository, triplet_handles
 
     if not (root / "butler.yaml").exists():
-        Simulator(make_config("ci")).run(str(root), jobs=1, progress=False)
-        run_pipeline(str(root), "BuildTriplets.yaml", ["DC2/sim"], TRIPLETS,
-                     "instrument='LSSTCam-imSim' AND skymap='DC2' AND tract IN (3080, 4024)")
-    butler = Butler.from_config(str(root), collections=[TRIPLETS])
-    refs = sorted(butler.query_datasets("rb_triplets"), key=lambda r: (r.dataId["visit"], r.dataId["detector"]))
-    names = [f"visit={r.dataId['visit']} detector={r.dataId['detector']}" for r in refs]
-    return butler, [butler.getDeferred(r) for r in refs], names
+        make_ci_repository(str(root))
+    return triplet_handles(str(root), where=BOTH_WHERE)
 
 
 def loader_datasets(root: Path, handles, datasets: int, rows: int):
@@ -90,6 +82,7 @@ def loader_datasets(root: Path, handles, datasets: int, rows: int):
     """
     import numpy as np
     from astropy.table import vstack
+
     from lsst.daf.butler import Butler, MissingCollectionError
 
     butler = Butler.from_config(str(root), writeable=True)
@@ -123,7 +116,7 @@ def loader_rates(handles, names, batch_size: int, repeats: int, readers: Sequenc
     """
     import numpy as np
 
-    from lsst.meas.realbogus.tripletData import TripletData
+    from lsst.meas.realbogus.training import TripletData
 
     def epoch(data):
         start = time.perf_counter()
@@ -172,8 +165,7 @@ class GpuSampler:
 def train_rate(handles, names, architecture: str, device: str, threads: int, epochs: int, batch_size: int,
                mixed_precision: bool) -> dict:
     """Train briefly; return samples/s of the warm epochs and more."""
-    from lsst.meas.realbogus.training import TrainingConfig, train
-    from lsst.meas.realbogus.tripletData import TripletData
+    from lsst.meas.realbogus.training import TrainingConfig, TripletData, train
 
     config = TrainingConfig()
     config.model.name = architecture

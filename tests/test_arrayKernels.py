@@ -29,15 +29,15 @@ import numba
 import numpy as np
 
 import lsst.utils.tests
-
-from lsst.meas.realbogus import arrayKernels
-from lsst.meas.realbogus.arrayKernels import (
+from lsst.meas.realbogus.triplets import _arrayKernels as arrayKernels
+from lsst.meas.realbogus.triplets import (
     compile_kernels,
     cut_channel_stamps,
+    extract_stamps,
     gather_windows,
     nanmedian_rows,
+    stamp_origin,
 )
-from lsst.meas.realbogus.cutouts import extract_stamps, stamp_origin
 
 
 class NanmedianRowsTestCase(lsst.utils.tests.TestCase):
@@ -296,7 +296,7 @@ class CompiledTestCase(lsst.utils.tests.TestCase):
         """
         namespace = {}
         exec(compile("def add_one(x):\n    return x + 1\n", "<generated>", "exec"), namespace)
-        with self.assertLogs("lsst.meas.realbogus.arrayKernels", level="WARNING") as logs:
+        with self.assertLogs("lsst.meas.realbogus.triplets", level="WARNING") as logs:
             compiled = arrayKernels._compiled(namespace["add_one"])
         self.assertIn("Compiling add_one in every process: cannot cache function", logs.output[0])
         self.assertEqual(compiled(41), 42)

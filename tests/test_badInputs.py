@@ -31,22 +31,21 @@ from astropy.table import Table
 import lsst.images as li
 import lsst.utils.tests
 from lsst.daf.butler import Butler
-from lsst.pipe.base import NoWorkFound
-from lsst.meas.realbogus.buildTriplets import BuildTripletsTask
-from lsst.meas.realbogus.catalogs import InvalidCatalogError
-from lsst.meas.realbogus.computeReliability import (
+from lsst.meas.realbogus.errors import (
+    ImageMismatchError,
+    InvalidCatalogError,
+    ModelPackageError,
+    TripletDataError,
+)
+from lsst.meas.realbogus.evaluation import EvaluateRealBogusConfig, EvaluateRealBogusTask
+from lsst.meas.realbogus.models import ModelPackage, put_model, training_data_coverage
+from lsst.meas.realbogus.scoring import (
     RELIABILITY_COLUMNS,
     ComputeReliabilityConfig,
     ComputeReliabilityTask,
+    FilterReliabilityTask,
 )
-from lsst.meas.realbogus.cutouts import ImageMismatchError
-from lsst.meas.realbogus.evaluateRealBogus import EvaluateRealBogusConfig, EvaluateRealBogusTask
-from lsst.meas.realbogus.filterReliability import FilterReliabilityTask
-from lsst.meas.realbogus.modelPackage import ModelPackage, ModelPackageError, training_data_coverage
-from lsst.meas.realbogus.trainRealBogus import TrainRealBogusTask, _put_model
-from lsst.meas.realbogus.tripletData import TripletDataError
-
-from ciRepository import (
+from lsst.meas.realbogus.tests import (
     MODEL,
     SIM_COLLECTION,
     TEST_WHERE,
@@ -56,6 +55,9 @@ from ciRepository import (
     quick_training_config,
     run_pipeline,
 )
+from lsst.meas.realbogus.training import TrainRealBogusTask
+from lsst.meas.realbogus.triplets import BuildTripletsTask
+from lsst.pipe.base import NoWorkFound
 
 SCORE_WHERE = "instrument='LSSTCam-imSim' AND " + TEST_WHERE
 IMAGES = {"science": "preliminary_visit_image", "template": "template_detector", "difference": "difference_image"}
@@ -268,7 +270,7 @@ class ComputeReliabilityBadInputsTestCase(_CiInputs):
         the inputs as they were.
         """
         writer = Butler.from_config(self.root, writeable=True)
-        _put_model(writer, with_training(self.package, bands=["g"]), "bad/model-g")
+        put_model(writer, with_training(self.package, bands=["g"]), "bad/model-g")
         before = {r.id for r in writer.query_datasets("dia_source_unstandardized", collections=SIM_COLLECTION)}
         with self.assertRaises(Exception):
             run_pipeline(self.root, "ComputeReliability.yaml", [SIM_COLLECTION, "bad/model-g"], "bad/scores",

@@ -36,8 +36,7 @@ import numpy as np
 
 import lsst.utils.tests
 from lsst.daf.butler import Butler
-
-from ciRepository import MODEL, SIM_COLLECTION, TEST_WHERE, ci_model, run_pipeline
+from lsst.meas.realbogus.tests import MODEL, SIM_COLLECTION, TEST_WHERE, ci_model, run_pipeline
 
 BIN = os.path.dirname(sys.executable)
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -28,11 +28,15 @@ from astropy.table import Table
 
 import lsst.utils.tests
 from lsst.daf.butler import Butler
-from lsst.meas.realbogus.buildTriplets import BuildTripletsConfig, BuildTripletsTask
-from lsst.meas.realbogus.catalogs import InvalidCatalogError
-from lsst.meas.realbogus.cutouts import CHANNELS, CutoutConfig, extract_triplets_from_images
-
-from ciRepository import SIM_COLLECTION, TRIPLETS, ci_repository
+from lsst.meas.realbogus.errors import InvalidCatalogError
+from lsst.meas.realbogus.tests import SIM_COLLECTION, TRIPLETS, ci_repository
+from lsst.meas.realbogus.triplets import (
+    CHANNELS,
+    BuildTripletsConfig,
+    BuildTripletsTask,
+    CutoutConfig,
+    extract_triplets_from_images,
+)
 
 
 class BuildTripletsTestCase(lsst.utils.tests.TestCase):

@@ -22,9 +22,9 @@
 """Tests of computeReliability and filterReliability on a ci repository."""
 
 import os
+import shutil
 import subprocess
 import sys
-import shutil
 import tempfile
 import unittest
 from unittest import mock
@@ -34,28 +34,26 @@ import torch
 
 import lsst.utils.tests
 from lsst.daf.butler import Butler
-from lsst.pipe.base import Pipeline
-from lsst.meas.realbogus import computeReliability as crModule
-from lsst.meas.realbogus.catalogs import InvalidCatalogError
-from lsst.meas.realbogus.computeReliability import (
+from lsst.meas.realbogus.errors import DeviceError, InvalidCatalogError
+from lsst.meas.realbogus.scoring import (
     RELIABILITY_COLUMNS,
     ComputeReliabilityConfig,
     ComputeReliabilityTask,
+    FilterReliabilityTask,
+    score_triplets,
 )
-from lsst.meas.realbogus.devices import DeviceError
-from lsst.meas.realbogus.filterReliability import FilterReliabilityTask
-from lsst.meas.realbogus.scoring import score_triplets
-
-from ciRepository import (
+from lsst.meas.realbogus.scoring import _computeReliability as crModule
+from lsst.meas.realbogus.tests import (
     MODEL,
-    PIPELINES,
     SIM_COLLECTION,
     TEST_WHERE,
     TRIPLETS,
     ci_model,
     kill_group_when,
+    pipeline_path,
     run_pipeline,
 )
+from lsst.pipe.base import Pipeline
 
 BIN = os.path.dirname(sys.executable)
 SCORE_WHERE = "instrument='LSSTCam-imSim' AND " + TEST_WHERE
@@ -162,7 +160,7 @@ class ComputeReliabilityTestCase(lsst.utils.tests.TestCase):
 
     def test_missing_model_fails_at_graph_building(self):
         cmd = [os.path.join(BIN, "pipetask"), "qgraph", "-b", self.root, "-i", SIM_COLLECTION, "-o", "ci/none",
-               "-p", os.path.join(PIPELINES, "ComputeReliability.yaml"), "-d", SCORE_WHERE]
+               "-p", pipeline_path("ComputeReliability.yaml"), "-d", SCORE_WHERE]
         result = subprocess.run(cmd, capture_output=True, text=True)
         self.assertNotEqual(result.returncode, 0)
         last = [line for line in result.stderr.splitlines() if line.strip()][-1]
@@ -198,7 +196,7 @@ class ComputeReliabilityTestCase(lsst.utils.tests.TestCase):
         # Resume into the same output chain: only the missing quanta run.
         cmd = [os.path.join(BIN, "pipetask"), "run", "-b", self.root, "-i", f"{SIM_COLLECTION},{MODEL}",
                "-o", output, "--skip-existing-in", output, "--extend-run", "--clobber-outputs",
-               "-p", os.path.join(PIPELINES, "ComputeReliability.yaml"), "-d", SCORE_WHERE,
+               "-p", pipeline_path("ComputeReliability.yaml"), "-d", SCORE_WHERE,
                "-c", "computeReliability:device=cpu", "-c", "computeReliability:numThreads=1"]
         result = subprocess.run(cmd, capture_output=True, text=True)
         self.assertEqual(result.returncode, 0, result.stderr[-3000:])
@@ -217,7 +215,7 @@ class ComputeReliabilityTestCase(lsst.utils.tests.TestCase):
         """
         output = "ci/scores-kill"
         cmd = [os.path.join(BIN, "pipetask"), "run", "-b", self.root, "-i", f"{SIM_COLLECTION},{MODEL}",
-               "-o", output, "-p", os.path.join(PIPELINES, "ComputeReliability.yaml"), "-d", SCORE_WHERE,
+               "-o", output, "-p", pipeline_path("ComputeReliability.yaml"), "-d", SCORE_WHERE,
                "-c", "computeReliability:device=cpu", "-c", "computeReliability:numThreads=1",
                "--register-dataset-types"]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -265,14 +263,14 @@ class ApIngredientTestCase(lsst.utils.tests.TestCase):
                     "  filterDiaSourcePostReliability:\n"
                     "    class: lsst.pipe.base.tests.no_dimensions.NoDimensionsTestTask\n"
                     "  buildTriplets:\n"
-                    "    class: lsst.meas.realbogus.buildTriplets.BuildTripletsTask\n")
+                    "    class: lsst.meas.realbogus.BuildTripletsTask\n")
         mine = os.path.join(tmp, "MyApPipe.yaml")
         with open(mine, "w") as f:
             f.write("description: AP with meas_realbogus\n"
                     "imports:\n"
                     f"  - location: {fake_ap}\n"
                     "    exclude: [computeReliability, filterDiaSourcePostReliability]\n"
-                    f"  - location: {os.path.join(PIPELINES, '_ingredients', 'RealBogus.yaml')}\n")
+                    f"  - location: {pipeline_path('_ingredients/RealBogus.yaml')}\n")
         graph = Pipeline.from_uri(mine).to_graph()
         self.assertEqual(graph.tasks["computeReliability"].task_class, ComputeReliabilityTask)
         self.assertEqual(graph.tasks["filterDiaSourcePostReliability"].task_class, FilterReliabilityTask)

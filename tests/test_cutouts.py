@@ -28,7 +28,7 @@ import warnings
 import numpy as np
 
 import lsst.utils.tests
-from lsst.meas.realbogus.cutouts import (
+from lsst.meas.realbogus.triplets import (
     CutoutConfig,
     ImagePlanes,
     extract_stamps,

@@ -37,16 +37,15 @@ import torch
 
 import lsst.utils.tests
 from lsst.daf.butler import Butler
-from lsst.meas.realbogus.modelPackage import ModelPackage
+from lsst.meas.realbogus.cli.train import main
+from lsst.meas.realbogus.models import ModelPackage
 from lsst.meas.realbogus.scoring import score_triplets
-from lsst.meas.realbogus.trainRealBogus import main
-from lsst.meas.realbogus.tripletData import TripletData
-
-from ciRepository import TEST_WHERE, TRIPLETS, ci_repository, triplet_handles
+from lsst.meas.realbogus.tests import TEST_WHERE, TRIPLETS, ci_repository, triplet_handles
+from lsst.meas.realbogus.training import TripletData
 
 BIN = os.path.dirname(sys.executable)
 
-# The ci training settings of ciRepository.quick_training_config, as rb-train options.
+# The ci training settings of lsst.meas.realbogus.tests.quick_training_config, as rb-train options.
 QUICK = ["-c", "epochs=3", "-c", "batchSize=8", "-c", "device=cpu", "-c", "numThreads=1",
          "-c", "validationFraction=0.2", "-c", "progressBar=False"]
 # Without dropout: each rank draws dropout masks for its own rows, which no

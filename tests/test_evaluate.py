@@ -36,12 +36,10 @@ from matplotlib.image import imread
 
 import lsst.utils.tests
 from lsst.daf.butler import Butler
-from lsst.meas.realbogus import metrics
-from lsst.meas.realbogus.evaluation import evaluate, load_scored_sources
-from lsst.meas.realbogus.plots import PLOT_NAMES
-from lsst.meas.realbogus.report import main as report_main
-
-from ciRepository import MODEL, SIM_COLLECTION, TEST_WHERE, ci_model, run_pipeline
+from lsst.meas.realbogus.cli.report import main as report_main
+from lsst.meas.realbogus.evaluation import PLOT_NAMES, evaluate, load_scored_sources
+from lsst.meas.realbogus.evaluation import _metrics as metrics
+from lsst.meas.realbogus.tests import MODEL, SIM_COLLECTION, TEST_WHERE, ci_model, run_pipeline
 
 SCORE_WHERE = "instrument='LSSTCam-imSim' AND " + TEST_WHERE
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

@@ -37,23 +37,22 @@ import numpy as np
 
 import lsst.utils.tests
 from lsst.daf.butler import Butler
-from lsst.meas.realbogus import scoring
-from lsst.meas.realbogus.computeReliability import ComputeReliabilityConfig, ComputeReliabilityTask
-from lsst.meas.realbogus.modelPackage import ModelPackage
-from lsst.meas.realbogus.trainRealBogus import TrainRealBogusTask
-
-from ciRepository import (
+from lsst.meas.realbogus.models import ModelPackage
+from lsst.meas.realbogus.scoring import ComputeReliabilityConfig, ComputeReliabilityTask
+from lsst.meas.realbogus.scoring import _scoring as scoring
+from lsst.meas.realbogus.tests import (
     MODEL,
-    PIPELINES,
     SIM_COLLECTION,
     TEST_WHERE,
     TRIPLETS,
     ci_model,
     kill_group_when,
+    pipeline_path,
     quick_training_config,
     run_pipeline,
     triplet_handles,
 )
+from lsst.meas.realbogus.training import TrainRealBogusTask
 
 BIN = os.path.dirname(sys.executable)
 SCORE_WHERE = "instrument='LSSTCam-imSim' AND " + TEST_WHERE
@@ -81,7 +80,7 @@ class ScoringKillTestCase(lsst.utils.tests.TestCase):
     def test_kill_j2_then_skip_existing_equals_uninterrupted(self):
         output = "faults/scores-j2"
         cmd = [os.path.join(BIN, "pipetask"), "run", "-j", "2", "-b", self.root, "-i", f"{SIM_COLLECTION},{MODEL}",
-               "-o", output, "-p", os.path.join(PIPELINES, KILL_PIPELINE), "-d", KILL_WHERE,
+               "-o", output, "-p", pipeline_path(KILL_PIPELINE), "-d", KILL_WHERE,
                "-c", "computeReliability:device=cpu", "-c", "computeReliability:numThreads=1",
                "--register-dataset-types"]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

@@ -33,17 +33,10 @@ import matplotlib.image
 import numpy as np
 
 from lsst.daf.butler import Butler
-from lsst.meas.realbogus.simulation.config import make_config
-from lsst.meas.realbogus.simulation.gallery import (
-    DPI,
-    HEADER_HEIGHT_IN,
-    ROW_HEIGHT_IN,
-    main,
-    select_examples,
-    write_gallery,
-)
-from lsst.meas.realbogus.simulation.scene import BOGUS_CLASSES, REAL_CLASSES
-from lsst.meas.realbogus.simulation.simulator import Simulator
+from lsst.meas.realbogus.cli.gallery import main
+from lsst.meas.realbogus.evaluation import select_examples, write_gallery
+from lsst.meas.realbogus.evaluation._gallery import DPI, HEADER_HEIGHT_IN, ROW_HEIGHT_IN
+from lsst.meas.realbogus.simulation import BOGUS_CLASSES, REAL_CLASSES, Simulator, make_config
 
 PER_CLASS = 2
 

@@ -30,7 +30,7 @@ import sklearn.calibration
 import sklearn.metrics
 
 import lsst.utils.tests
-from lsst.meas.realbogus import metrics
+from lsst.meas.realbogus.evaluation import _metrics as metrics
 
 N_SEEDS = 30
 

@@ -34,10 +34,15 @@ import torch
 
 import lsst.utils.tests
 from lsst.daf.butler import Butler, Config, DatasetType
-from lsst.meas.realbogus.butlerConfig import STORAGE_CLASS, butler_config
-from lsst.meas.realbogus.cutouts import CutoutConfig
-from lsst.meas.realbogus.modelPackage import ModelPackage, ModelPackageError
-from lsst.meas.realbogus.models import build_model, make_model_config
+from lsst.meas.realbogus.errors import ModelPackageError
+from lsst.meas.realbogus.models import (
+    STORAGE_CLASS,
+    ModelPackage,
+    build_model,
+    butler_config,
+    make_model_config,
+)
+from lsst.meas.realbogus.triplets import CutoutConfig
 
 
 def make_package(name="rbcnn", size=51, **config_values):

@@ -31,17 +31,17 @@ import torch
 
 import lsst.pex.config as pexConfig
 import lsst.utils.tests
+from lsst.meas.realbogus.cli.models import main
+from lsst.meas.realbogus.errors import UnsupportedCutoutSizeError
 from lsst.meas.realbogus.models import (
     ARCHITECTURES,
     CHANNELS,
-    UnsupportedCutoutSizeError,
     build_model,
     count_parameters,
     get_architecture,
     make_model_config,
     modelRegistry,
 )
-from lsst.meas.realbogus.models.cli import main
 
 # Non-default values for every architecture, to check that configs survive
 # a toDict/JSON round trip and change the network as they should.

@@ -33,14 +33,9 @@ from hypothesis.extra import numpy as hnp
 
 import lsst.utils.tests
 from lsst.daf.butler import Butler
-from lsst.meas.realbogus.computeReliability import (
-    RELIABILITY_COLUMNS,
-    ComputeReliabilityConfig,
-    ComputeReliabilityTask,
-)
-from lsst.meas.realbogus.cutouts import CutoutConfig, ImagePlanes, extract_triplets, stamp_origin
-
-from ciRepository import SIM_COLLECTION, TEST_WHERE, ci_model
+from lsst.meas.realbogus.scoring import RELIABILITY_COLUMNS, ComputeReliabilityConfig, ComputeReliabilityTask
+from lsst.meas.realbogus.tests import SIM_COLLECTION, TEST_WHERE, ci_model
+from lsst.meas.realbogus.triplets import CutoutConfig, ImagePlanes, extract_triplets, stamp_origin
 
 # Deterministic (derandomize) and without an example database, so CI runs
 # the same examples every time and writes nothing into the checkout.

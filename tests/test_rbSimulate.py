@@ -35,8 +35,8 @@ import numpy as np
 
 import lsst.utils.tests
 from lsst.daf.butler import Butler
-from lsst.meas.realbogus.simulation.cli import main
-from lsst.meas.realbogus.simulation.scene import BOGUS_CLASSES, REAL_CLASSES
+from lsst.meas.realbogus.cli.simulate import main
+from lsst.meas.realbogus.simulation import BOGUS_CLASSES, REAL_CLASSES
 
 DATASETS = ("preliminary_visit_image", "template_detector", "difference_image", "dia_source_unstandardized",
             "dia_source_truth")

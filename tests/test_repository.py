@@ -35,22 +35,20 @@ from astropy.table import Table
 from astropy.time import Time
 
 from lsst.images import DifferenceImage, VisitImage
-from lsst.meas.realbogus.simulation.imageFactory import (
-    MASK_PLANES,
-    TanWcs,
-    make_visit_image,
-    read_mask_planes,
-)
-from lsst.meas.realbogus.simulation.repository import (
+from lsst.meas.realbogus.errors import RepositoryExistsError
+from lsst.meas.realbogus.simulation import (
     DATASET_TYPES,
     INSTRUMENT,
+    MASK_PLANES,
     PHYSICAL_FILTERS,
     SKYMAP,
     TRACTS,
     DetectorVisitProduct,
-    RepositoryExistsError,
+    TanWcs,
     create_repository,
     day_obs_from_time,
+    make_visit_image,
+    read_mask_planes,
     register_dataset_types,
     register_instrument,
     register_visit,

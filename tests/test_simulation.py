@@ -28,14 +28,23 @@ import galsim
 import numpy as np
 
 import lsst.utils.tests
-from lsst.meas.realbogus.simulation.artifacts import ArtifactMap, apply_saturation
-from lsst.meas.realbogus.simulation.config import DetectionConfig, make_config
-from lsst.meas.realbogus.simulation.detection import detect_and_measure
-from lsst.meas.realbogus.simulation.detectorVisit import simulate_detector_visit
-from lsst.meas.realbogus.simulation.difference import matching_kernel, subtract
-from lsst.meas.realbogus.simulation.render import draw_psf_image, make_psf
-from lsst.meas.realbogus.simulation.scene import BOGUS_CLASSES, REAL_CLASSES, electrons_per_njy
-from lsst.meas.realbogus.simulation.survey import plan_survey, template_coverage
+from lsst.meas.realbogus.simulation import (
+    BOGUS_CLASSES,
+    REAL_CLASSES,
+    ArtifactMap,
+    DetectionConfig,
+    apply_saturation,
+    detect_and_measure,
+    draw_psf_image,
+    electrons_per_njy,
+    make_config,
+    make_psf,
+    matching_kernel,
+    plan_survey,
+    simulate_detector_visit,
+    subtract,
+    template_coverage,
+)
 
 
 def _small_config(seed=1):
@@ -190,7 +199,7 @@ class DetectorVisitTestCase(lsst.utils.tests.TestCase):
 
     def test_template_coverage(self):
         # The tract centre is covered; a point 2 degrees away is not.
-        from lsst.meas.realbogus.simulation.repository import TRACTS
+        from lsst.meas.realbogus.simulation import TRACTS
 
         for tract, (ra, dec) in TRACTS.items():
             self.assertTrue(template_coverage(tract, np.array([ra]), np.array([dec]))[0])

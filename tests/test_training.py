@@ -38,21 +38,20 @@ import torch
 
 import lsst.utils.tests
 from lsst.daf.butler import Butler
-from lsst.meas.realbogus import training
-from lsst.meas.realbogus.devices import DeviceError, select_device
-from lsst.meas.realbogus.modelPackage import ModelPackage
-from lsst.meas.realbogus.trainRealBogus import TrainRealBogusTask, main
-from lsst.meas.realbogus.tripletData import TripletData, validation_mask
-
-from ciRepository import (
-    PIPELINES,
+from lsst.meas.realbogus.cli.train import main
+from lsst.meas.realbogus.errors import DeviceError
+from lsst.meas.realbogus.models import ModelPackage, select_device
+from lsst.meas.realbogus.tests import (
     SIM_COLLECTION,
     TRAIN_WHERE,
     TRIPLETS,
     ci_repository,
+    pipeline_path,
     quick_training_config,
     triplet_handles,
 )
+from lsst.meas.realbogus.training import TrainRealBogusTask, TripletData, validation_mask
+from lsst.meas.realbogus.training import _training as training
 
 BIN = os.path.dirname(sys.executable)
 
@@ -76,7 +75,7 @@ class PipetaskTrainingTestCase(lsst.utils.tests.TestCase):
         return result
 
     def test_pipetask_triplets_then_training(self):
-        self.pipetask("-i", SIM_COLLECTION, "-o", "pt/triplets", "-p", os.path.join(PIPELINES, "BuildTriplets.yaml"),
+        self.pipetask("-i", SIM_COLLECTION, "-o", "pt/triplets", "-p", pipeline_path("BuildTriplets.yaml"),
                       "-d", "instrument='LSSTCam-imSim' AND skymap='DC2' AND tract IN (3080, 4024)", "-j", "2")
         butler = Butler.from_config(self.root)
         for tract in (3080, 4024):
@@ -84,7 +83,7 @@ class PipetaskTrainingTestCase(lsst.utils.tests.TestCase):
                                          where=f"skymap='DC2' AND tract={tract}")
             self.assertGreater(len(refs), 3, tract)
         result = self.pipetask(
-            "-i", "pt/triplets", "-o", "pt/model", "-p", os.path.join(PIPELINES, "TrainRealBogus.yaml"),
+            "-i", "pt/triplets", "-o", "pt/model", "-p", pipeline_path("TrainRealBogus.yaml"),
             "-d", TRAIN_WHERE, "-c", "trainRealBogus:epochs=3", "-c", "trainRealBogus:batchSize=8",
             "-c", "trainRealBogus:device=cpu", "-c", "trainRealBogus:numThreads=1",
             "-c", "trainRealBogus:validationFraction=0.2",
@@ -113,7 +112,7 @@ class TwoTractsTestCase(lsst.utils.tests.TestCase):
     def test_two_tracts_refused_at_graph_building(self):
         root = ci_repository()
         cmd = [os.path.join(BIN, "pipetask"), "qgraph", "-b", root, "-i", TRIPLETS, "-o", "pt/none",
-               "-p", os.path.join(PIPELINES, "TrainRealBogus.yaml"), "-d", "skymap='DC2' AND tract IN (3080, 4024)"]
+               "-p", pipeline_path("TrainRealBogus.yaml"), "-d", "skymap='DC2' AND tract IN (3080, 4024)"]
         result = subprocess.run(cmd, capture_output=True, text=True)
         self.assertNotEqual(result.returncode, 0)
         last = [line for line in result.stderr.splitlines() if line.strip()][-1]
@@ -240,7 +239,7 @@ class RbTrainCliTestCase(lsst.utils.tests.TestCase):
         code, _, err = self.run_cli(self.root, "-i", TRIPLETS, "--tract", "3080", "-o", "cli/taken",
                                     "-c", "maxSteps=1", "-c", "device=cpu", "-c", "progressBar=False")
         self.assertEqual(code, 0, err)
-        with mock.patch("lsst.meas.realbogus.trainRealBogus.train") as never:
+        with mock.patch("lsst.meas.realbogus.training.train") as never:
             code, _, err = self.run_cli(self.root, "-i", TRIPLETS, "--tract", "3080", "-o", "cli/taken")
         self.assertEqual(code, 2)
         self.assertIn("already holds rb_model", err)

@@ -26,12 +26,7 @@ import unittest
 import numpy as np
 
 import lsst.utils.tests
-from lsst.meas.realbogus.cutouts import (
-    CHANNELS,
-    CutoutConfig,
-    ImagePlanes,
-    extract_triplets,
-)
+from lsst.meas.realbogus.triplets import CHANNELS, CutoutConfig, ImagePlanes, extract_triplets
 
 
 def make_planes(shape=(60, 80), seed=0, sigma=(2.0, 3.0, 4.0)):

@@ -33,149 +33,21 @@ task config selects and configures one with a registry field::
     config.model["vgg6"].denseDropout = 0.3
     network = config.model.apply(63)  # Vgg6(63, config=config.model.active)
 
-The ``rb-models`` command (`lsst.meas.realbogus.models.cli`) prints the
+The ``rb-models`` command (`lsst.meas.realbogus.cli.models`) prints the
 size range and parameter count of each architecture.
+
+This package also holds the model package (``rb_model``: weights and
+metadata, with its storage class and Butler formatter) and the choice of
+torch device and threads.
 """
 
-from __future__ import annotations
-
-__all__ = [
-    "ARCHITECTURES",
-    "CHANNELS",
-    "RealBogusModel",
-    "Rbcnn",
-    "RbcnnConfig",
-    "Rbtn",
-    "RbtnConfig",
-    "ResNet50",
-    "ResNet50Config",
-    "UnsupportedCutoutSizeError",
-    "Vgg6",
-    "Vgg6Config",
-    "build_model",
-    "count_parameters",
-    "get_architecture",
-    "make_model_config",
-    "modelRegistry",
-]
-
-from typing import Any
-
-import torch
-
-import lsst.pex.config as pexConfig
-
-from .base import (
-    CHANNELS,
-    RealBogusModel,
-    UnsupportedCutoutSizeError,
-    count_parameters,
-    first_line,
-    modelRegistry,
-)
-from .rbcnn import Rbcnn, RbcnnConfig
-from .rbtn import Rbtn, RbtnConfig
-from .resnet50 import ResNet50, ResNet50Config
-from .vgg6 import Vgg6, Vgg6Config
-
-ARCHITECTURES = ("vgg6", "resnet50", "rbtn", "rbcnn")
-"""Names of the registered architectures, from the published baselines to
-the production-style default."""
-
-
-def get_architecture(name: str) -> type[RealBogusModel]:
-    """The model class registered under a name.
-
-    Parameters
-    ----------
-    name : `str`
-        Architecture name, one of `ARCHITECTURES`.
-
-    Returns
-    -------
-    cls : `type` [`RealBogusModel`]
-        The class; its ``ConfigClass``, ``defaultCutoutSize``,
-        ``minCutoutSize``, ``maxCutoutSize`` and ``supported_sizes``
-        describe it.
-
-    Raises
-    ------
-    ValueError
-        Raised with a one-line message if ``name`` is not registered.
-    """
-    if not isinstance(name, str) or name not in modelRegistry:
-        raise ValueError(f"unknown model architecture {name!r}; known: {', '.join(modelRegistry)}")
-    return modelRegistry[name]
-
-
-def make_model_config(name: str, values: dict[str, Any] | None = None) -> pexConfig.Config:
-    """Build an architecture's config from plain values.
-
-    This is the inverse of ``config.toDict()`` (after a JSON round trip),
-    used to rebuild a trained model from its stored metadata.
-
-    Parameters
-    ----------
-    name : `str`
-        Architecture name.
-    values : `dict` [`str`, `~typing.Any`], optional
-        Field values; fields not given keep their defaults.
-
-    Returns
-    -------
-    config : `lsst.pex.config.Config`
-        A validated instance of the architecture's ``ConfigClass``.
-
-    Raises
-    ------
-    ValueError
-        Raised with a one-line message for an unknown architecture, an
-        unknown field, or a value that does not validate.
-    """
-    cls = get_architecture(name)
-    config = cls.ConfigClass()
-    known = list(config.keys())
-    for key, value in (values or {}).items():
-        if key not in known:
-            raise ValueError(f"unknown field {key!r} for model {name!r}; fields: {', '.join(known)}")
-        try:
-            setattr(config, key, value)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"model {name!r}: {first_line(exc)}") from None
-    try:
-        config.validate()
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"model {name!r}: invalid config: {first_line(exc)}") from None
-    return config
-
-
-def build_model(name: str, cutoutSize: int, config: pexConfig.Config | None = None) -> torch.nn.Module:
-    """Build an untrained network.
-
-    Parameters
-    ----------
-    name : `str`
-        Architecture name.
-    cutoutSize : `int`
-        Side of the square cutouts the network will take.
-    config : `lsst.pex.config.Config`, optional
-        The architecture's config (see `make_model_config`); defaults if
-        `None`.
-
-    Returns
-    -------
-    model : `RealBogusModel`
-        The network, in training mode, on the current default device.
-
-    Raises
-    ------
-    ValueError
-        Raised for an unknown architecture or an invalid config.
-    UnsupportedCutoutSizeError
-        Raised if the architecture cannot take ``cutoutSize`` (a
-        `ValueError` too).
-    TypeError
-        Raised if ``config`` belongs to another architecture.
-    """
-    cls = get_architecture(name)
-    return cls(cutoutSize, config=config)
+from ._base import *
+from ._describe import *
+from ._devices import *
+from ._modelPackage import *
+from ._rbcnn import *
+from ._rbtn import *
+from ._registry import *
+from ._resnet50 import *
+from ._storageClass import *
+from ._vgg6 import *

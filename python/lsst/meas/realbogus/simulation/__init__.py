@@ -1,7 +1,38 @@
+# This file is part of meas_realbogus.
+#
+# Developed for the LSST Data Management System.
+# This product includes software developed by the LSST Project
+# (https://www.lsst.org).
+# See the COPYRIGHT file at the top-level directory of this distribution
+# for details of code ownership.
+#
+# This program is free software: you can redistribute it and/or modify
+# it under the terms of the GNU General Public License as published by
+# the Free Software Foundation, either version 3 of the License, or
+# (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful,
+# but WITHOUT ANY WARRANTY; without even the implied warranty of
+# MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+# GNU General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License
+# along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
 """DC2-like repository simulator: GalSim scenes, templates, differences,
-artifacts, detection and truth labels, written to a Butler repository."""
+artifacts, detection and truth labels, written to a Butler repository
+(``rb-simulate`` is its command-line front end).
+"""
 
-from .config import PRESETS, SimulationConfig, make_config
-from .simulator import SimulationSummary, Simulator
-
-__all__ = ["PRESETS", "SimulationConfig", "SimulationSummary", "Simulator", "make_config"]
+from ._artifacts import *
+from ._config import *
+from ._detection import *
+from ._detectorVisit import *
+from ._difference import *
+from ._imageFactory import *
+from ._render import *
+from ._repository import *
+from ._scene import *
+from ._simulator import *
+from ._survey import *
+from ._truth import *

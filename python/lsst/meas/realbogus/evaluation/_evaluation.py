@@ -1,0 +1,235 @@
+# This file is part of meas_realbogus.
+#
+# Developed for the LSST Data Management System.
+# This product includes software developed by the LSST Project
+# (https://www.lsst.org).
+# See the COPYRIGHT file at the top-level directory of this distribution
+# for details of code ownership.
+#
+# This program is free software: you can redistribute it and/or modify
+# it under the terms of the GNU General Public License as published by
+# the Free Software Foundation, either version 3 of the License, or
+# (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful,
+# but WITHOUT ANY WARRANTY; without even the implied warranty of
+# MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+# GNU General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License
+# along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+"""Joining scores to truth and computing the headline figures per SNR cut:
+shared by ``evaluateRealBogus``, ``rb-report`` and ``make demo``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DEFAULT_SNR_CUTS", "evaluate", "format_summary", "join_scores", "load_scored_sources", "plain"]
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from astropy.table import Table, vstack
+
+from ..triplets._sourceCatalogs import check_source_catalog, match_ids
+from . import _metrics as metrics
+
+DEFAULT_SNR_CUTS: tuple[float | None, ...] = (None, 5.0, 6.0)
+"""SNR cuts evaluated by default: all sources, SNR > 5, SNR > 6."""
+
+
+def join_scores(reliability: Table, truth: Table, sources: Table, where: str = "") -> Table:
+    """Join one detector-visit's scores, labels and SNR by ``diaSourceId``.
+
+    Parameters
+    ----------
+    reliability : `astropy.table.Table`
+        ``dia_source_reliability``.
+    truth : `astropy.table.Table`
+        ``dia_source_truth`` (``is_real``, ``truth_class``).
+    sources : `astropy.table.Table`
+        ``dia_source_unstandardized`` (``snr``, ``x``, ``y``).
+    where : `str`, optional
+        The detector-visit, for messages (e.g. ``"visit=1 detector=2"``).
+
+    Returns
+    -------
+    joined : `astropy.table.Table`
+        ``diaSourceId``, ``reliability``, ``label``, ``truthClass``,
+        ``snr``, ``x``, ``y``, ``cutoutFlags_edge``, ``cutoutFlags_noData``;
+        sources without truth are dropped.
+
+    Raises
+    ------
+    lsst.meas.realbogus.errors.InvalidCatalogError
+        Raised if a catalog lacks a required column or ids repeat.
+    """
+    of = f" of {where}" if where else ""
+    # A repeated id would pair a score with another source's label.
+    check_source_catalog(reliability, ["diaSourceId", "reliability", "cutoutFlags_edge", "cutoutFlags_noData"],
+                         what=f"reliability catalog{of}")
+    check_source_catalog(truth, ["diaSourceId", "is_real", "truth_class"], what=f"truth catalog{of}")
+    check_source_catalog(sources, ["diaSourceId", "snr", "x", "y"], what=f"DIA source catalog{of}")
+    ids = np.asarray(reliability["diaSourceId"], dtype=np.int64)
+    truth_rows = match_ids(np.asarray(truth["diaSourceId"], dtype=np.int64), ids)
+    source_rows = match_ids(np.asarray(sources["diaSourceId"], dtype=np.int64), ids)
+    keep = (truth_rows >= 0) & (source_rows >= 0)
+    out = Table()
+    out["diaSourceId"] = ids[keep]
+    out["reliability"] = np.asarray(reliability["reliability"], dtype=np.float64)[keep]
+    out["label"] = np.asarray(truth["is_real"]).astype(np.int8)[truth_rows[keep]]
+    out["truthClass"] = np.asarray(truth["truth_class"]).astype(str)[truth_rows[keep]]
+    for name in ("snr", "x", "y"):
+        out[name] = np.asarray(sources[name], dtype=np.float64)[source_rows[keep]]
+    for name in ("cutoutFlags_edge", "cutoutFlags_noData"):
+        out[name] = np.asarray(reliability[name], dtype=bool)[keep]
+    return out
+
+
+def load_scored_sources(butler: Any, collections: Sequence[str], where: str, bind: dict | None = None) -> Table:
+    """Read and join the scores, truth and SNR of every detector-visit
+    matching a query.
+
+    Parameters
+    ----------
+    butler : `lsst.daf.butler.Butler`
+        Repository.
+    collections : `~collections.abc.Sequence` [`str`]
+        Collections holding ``dia_source_reliability`` and the simulator's
+        outputs.
+    where : `str`
+        Data query, e.g. ``"skymap='DC2' AND tract=4024"``.
+    bind : `dict`, optional
+        Bind values of ``where``.
+
+    Returns
+    -------
+    joined : `astropy.table.Table`
+        See `join_scores`; empty if nothing matched.
+    """
+    refs = butler.query_datasets("dia_source_reliability", collections=collections, where=where, bind=bind,
+                                 find_first=True, explain=False)
+    parts = []
+    for ref in sorted(refs, key=lambda r: (r.dataId["visit"], r.dataId["detector"])):
+        reliability = butler.get(ref)
+        if len(reliability) == 0:
+            continue
+        truth = butler.get("dia_source_truth", ref.dataId, collections=collections)
+        sources = butler.get("dia_source_unstandardized", ref.dataId, collections=collections)
+        parts.append(join_scores(reliability, truth, sources,
+                                 f"visit={ref.dataId['visit']} detector={ref.dataId['detector']}"))
+    return vstack(parts) if parts else join_scores(*(_empty_inputs()))
+
+
+def _empty_inputs() -> tuple[Table, Table, Table]:
+    reliability = Table({"diaSourceId": np.zeros(0, np.int64), "reliability": np.zeros(0, np.float32),
+                         "cutoutFlags_edge": np.zeros(0, bool), "cutoutFlags_noData": np.zeros(0, bool)})
+    truth = Table({"diaSourceId": np.zeros(0, np.int64), "is_real": np.zeros(0, bool),
+                   "truth_class": np.zeros(0, "U1")})
+    sources = Table({"diaSourceId": np.zeros(0, np.int64), "snr": np.zeros(0), "x": np.zeros(0),
+                     "y": np.zeros(0)})
+    return reliability, truth, sources
+
+
+def evaluate(
+    joined: Table,
+    *,
+    threshold: float = 0.5,
+    snr_cuts: Iterable[float | None] = DEFAULT_SNR_CUTS,
+    positive_ratio: float = 20.0,
+) -> dict[str, Any]:
+    """Compute the headline figures per SNR cut, unweighted and with real
+    sources re-weighted to ``positive_ratio``:1 (DMTN-272).
+
+    Parameters
+    ----------
+    joined : `astropy.table.Table`
+        Output of `load_scored_sources`.
+    threshold : `float`, optional
+        Operating threshold for the confusion matrix and per-class counts.
+    snr_cuts : `~collections.abc.Iterable` [`float` or `None`]
+        Keep ``|snr| > cut``; `None` keeps all.
+    positive_ratio : `float`, optional
+        Bogus:real weight ratio of the re-weighted figures.
+
+    Returns
+    -------
+    result : `dict`
+        ``{"threshold": ..., "cuts": {name: {"unweighted": summary,
+        "reweighted": summary or None, "perClass": {class: {"n", "kept"}}}}}``
+        with summaries from `lsst.meas.realbogus.evaluation.summarize`; a cut
+        with fewer than two classes has ``None`` summaries.
+    """
+    labels = np.asarray(joined["label"], dtype=np.int64)
+    scores = np.clip(np.asarray(joined["reliability"], dtype=np.float64), 0.0, 1.0)
+    snr = np.abs(np.asarray(joined["snr"], dtype=np.float64))
+    classes = np.asarray(joined["truthClass"]).astype(str)
+    cuts: dict[str, Any] = {}
+    for cut in snr_cuts:
+        name = "all" if cut is None else f"snr>{cut:g}"
+        keep = np.ones(len(labels), bool) if cut is None else snr > cut
+        lab, sco = labels[keep], scores[keep]
+        both = 0 < lab.sum() < len(lab)
+        entry: dict[str, Any] = {"snrMin": cut, "unweighted": None, "reweighted": None}
+        if both:
+            entry["unweighted"] = metrics.summarize(lab, sco, threshold)
+            weights = metrics.positive_reweighting(lab, positive_ratio)
+            entry["reweighted"] = metrics.summarize(lab, sco, threshold, sample_weight=weights)
+            entry["reweighted"]["weighting"] = f"real re-weighted to bogus:real = {positive_ratio:g}:1"
+        entry["n"] = int(keep.sum())
+        entry["nReal"] = int(lab.sum())
+        entry["perClass"] = {
+            kind: {
+                "real": bool(lab[classes[keep] == kind][0]) if np.any(classes[keep] == kind) else None,
+                "n": int(np.sum(classes[keep] == kind)),
+                "kept": int(np.sum((classes[keep] == kind) & (sco >= threshold))),
+            }
+            for kind in sorted(set(classes[keep].tolist()))
+        }
+        cuts[name] = entry
+    return plain({"threshold": threshold, "positiveRatio": positive_ratio, "cuts": cuts})
+
+
+def plain(value: Any) -> Any:
+    """Return a copy with numpy scalars and arrays turned into builtin
+    types, so it serializes as YAML or JSON.
+    """
+    return json.loads(json.dumps(value, default=_builtin))
+
+
+def _builtin(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot serialize {type(value).__name__}")
+
+
+def _f(value: Any, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def format_summary(result: dict[str, Any]) -> str:
+    """Format `evaluate` output as a plain-text table (unweighted figures,
+    the natural class mix that OSS-REQ-0353 is stated at).
+    """
+    header = (f"{'sources':<9}{'n':>6}{'real':>6}{'AUC':>7}{'AP':>7}{'purity@0.90':>13}"
+              f"{'compl@0.95':>12}{'ECE':>7}  OSS-REQ-0353")
+    lines = [header, "-" * len(header)]
+    for name, entry in result["cuts"].items():
+        s = entry["unweighted"] or {}
+        meets = "-" if not s else ("met" if s["meets_requirement"] else "not met")
+        lines.append(
+            f"{name:<9}{entry['n']:>6}{entry['nReal']:>6}{_f(s.get('roc_auc')):>7}"
+            f"{_f(s.get('average_precision')):>7}{_f(s.get('purity_at_completeness_0.90')):>13}"
+            f"{_f(s.get('completeness_at_purity_0.95')):>12}{_f(s.get('ece')):>7}  {meets}"
+        )
+    first = next(iter(result["cuts"].values()), None)
+    if first:
+        t = result["threshold"]
+        kept = ", ".join(f"{k} {v['kept']}/{v['n']}" for k, v in first["perClass"].items())
+        lines.append(f"kept at reliability >= {t:g} (all sources): {kept}")
+    return "\n".join(lines)

@@ -1,0 +1,388 @@
+# This file is part of meas_realbogus.
+#
+# Developed for the LSST Data Management System.
+# This product includes software developed by the LSST Project
+# (https://www.lsst.org).
+# See the COPYRIGHT file at the top-level directory of this distribution
+# for details of code ownership.
+#
+# This program is free software: you can redistribute it and/or modify
+# it under the terms of the GNU General Public License as published by
+# the Free Software Foundation, either version 3 of the License, or
+# (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful,
+# but WITHOUT ANY WARRANTY; without even the implied warranty of
+# MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+# GNU General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License
+# along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+"""Configuration of the DC2-like repository simulator.
+
+Every number the simulator uses is a field here; the defaults and their
+sources are tabulated in ``doc/simulation.rst``.  Densities are per square
+degree and rates per detector-visit are scaled by the simulated detector area,
+so the presets differ mainly in how many detector-visits they make and how
+large the detectors are.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArtifactConfig",
+    "DetectionConfig",
+    "PRESETS",
+    "RealSourceConfig",
+    "SceneConfig",
+    "SimulationConfig",
+    "SurveyConfig",
+    "TemplateConfig",
+    "make_config",
+]
+
+from lsst.pex.config import ChoiceField, Config, ConfigField, DictField, Field, ListField, RangeField
+
+from ..errors import UnknownPresetError
+
+# Per-band photometry of a 30 s LSST visit (SMTN-002): zero point in AB mag
+# for 1 e-/s and dark-sky brightness in mag/arcsec^2.
+_ZERO_POINTS = {"u": 26.52, "g": 28.51, "r": 28.36, "i": 28.17, "z": 27.78, "y": 26.82}
+_SKY_BRIGHTNESS = {"u": 23.05, "g": 22.25, "r": 21.2, "i": 20.46, "z": 19.61, "y": 18.6}
+# imSim physical filter names.
+_PHYSICAL_FILTERS = {b: f"{b}_sim_1.4" for b in "ugrizy"}
+
+
+class SurveyConfig(Config):
+    """Visits, detectors and observing conditions."""
+
+    tracts = ListField[int](doc="Tracts of skymap DC2 to observe.", default=[3080, 4024])
+    visitsPerTract = RangeField[int](doc="Visits pointed at each tract.", default=12, min=1)
+    detectorsPerVisit = RangeField[int](
+        doc="Detectors read out per visit (a compact block of the focal plane).", default=4, min=1, max=189
+    )
+    detectorWidth = RangeField[int](
+        doc="Simulated detector width in pixels (imSim ITL: 4072).", default=1024, min=64
+    )
+    detectorHeight = RangeField[int](
+        doc="Simulated detector height in pixels (imSim ITL: 4000).", default=1024, min=64
+    )
+    detectorGap = RangeField[int](doc="Gap between detectors in the focal plane, pixels.", default=50, min=0)
+    pixelScale = RangeField[float](doc="Pixel scale, arcsec/pixel (LSSTCam: 0.2).", default=0.2, min=0.0)
+    bands = ListField[str](doc="Bands observed, cycled over visits.", default=["g", "r", "i"])
+    exposureTime = RangeField[float](doc="Exposure time per visit, s (DC2: 30).", default=30.0, min=0.0)
+    gain = RangeField[float](doc="Gain, e-/ADU (DC2: 0.7).", default=0.7, min=0.0)
+    readNoise = RangeField[float](doc="Read noise, e- (DC2: 7 ADU = 4.9 e-).", default=4.9, min=0.0)
+    fullWell = RangeField[float](doc="Full well; bleeds above this, e- (imSim: 1e5).", default=1.0e5, min=0.0)
+    seeingMedian = RangeField[float](doc="Median delivered FWHM, arcsec.", default=0.83, min=0.0)
+    seeingScatter = RangeField[float](doc="Log-normal scatter of the FWHM, dex.", default=0.09, min=0.0)
+    seeingMin = RangeField[float](doc="Smallest FWHM drawn, arcsec.", default=0.5, min=0.0)
+    seeingMax = RangeField[float](doc="Largest FWHM drawn, arcsec.", default=1.3, min=0.0)
+    psfProfile = ChoiceField[str](
+        doc="Atmospheric PSF profile.",
+        allowed={
+            "gaussian": "Gaussian.",
+            "moffat": "Moffat with beta = psfMoffatBeta.",
+            "kolmogorov": "Kolmogorov (imSim's atmosphere without the outer scale).",
+        },
+        default="kolmogorov",
+    )
+    psfMoffatBeta = RangeField[float](doc="Moffat beta.", default=3.5, min=1.1)
+    psfEllipticity = RangeField[float](doc="RMS PSF ellipticity (each component).", default=0.02, min=0.0)
+    psfFwhmGradient = RangeField[float](
+        doc="RMS fractional FWHM change across a detector (the PSF varies; the matching kernel does not).",
+        default=0.02,
+        min=0.0,
+    )
+    edgePointingFraction = RangeField[float](
+        doc="Fraction of visits pointed at the tract boundary, so the template coverage ends on the "
+        "detector (DC2 templates were built per tract).",
+        default=0.15,
+        min=0.0,
+        max=1.0,
+    )
+    startMjd = Field[float](doc="MJD of the first visit.", default=60800.1)
+    zeroPoints = DictField[str, float](
+        doc="Zero points by band, AB mag for 1 e-/s (SMTN-002).", default=dict(_ZERO_POINTS)
+    )
+    skyBrightness = DictField[str, float](
+        doc="Dark-sky brightness by band, mag/arcsec^2 (SMTN-002).", default=dict(_SKY_BRIGHTNESS)
+    )
+    physicalFilters = DictField[str, str](
+        doc="Physical filter name by band (imSim).", default=dict(_PHYSICAL_FILTERS)
+    )
+    skyScatter = RangeField[float](
+        doc="Log-normal scatter of the sky level over visits (moon, airmass), dex.", default=0.1, min=0.0
+    )
+
+    def validate(self):
+        super().validate()
+        if self.seeingMin > self.seeingMax:
+            raise ValueError(f"seeingMin ({self.seeingMin}) > seeingMax ({self.seeingMax}).")
+        for b in self.bands:
+            for name, table in (("zeroPoints", self.zeroPoints), ("skyBrightness", self.skyBrightness),
+                                ("physicalFilters", self.physicalFilters)):
+                if b not in table:
+                    raise ValueError(f"band {b!r} has no entry in survey.{name}.")
+        for tract in self.tracts:
+            if tract not in (3080, 4024):
+                raise ValueError(f"tract {tract} is not simulated; choose from 3080, 4024.")
+
+
+class SceneConfig(Config):
+    """The static sky: stars and galaxies."""
+
+    starDensity = RangeField[float](
+        doc="Stars per deg^2 brighter than starMagFaint (r band; high-latitude Galfast-like).",
+        default=2.0e4,
+        min=0.0,
+    )
+    starMagBright = Field[float](doc="Brightest star, AB mag.", default=14.0)
+    starMagFaint = Field[float](doc="Faintest star, AB mag.", default=26.0)
+    starCountSlope = RangeField[float](doc="d log10 N / dm for stars.", default=0.15, min=0.0)
+    galaxyDensity = RangeField[float](
+        doc="Galaxies per deg^2 brighter than galaxyMagFaint (deep counts: ~1.8e5 to r=26).",
+        default=1.8e5,
+        min=0.0,
+    )
+    galaxyMagBright = Field[float](doc="Brightest galaxy, AB mag.", default=17.0)
+    galaxyMagFaint = Field[float](doc="Faintest galaxy, AB mag.", default=26.0)
+    galaxyCountSlope = RangeField[float](doc="d log10 N / dm for galaxies.", default=0.33, min=0.0)
+    galaxyHalfLightMedian = RangeField[float](
+        doc="Median half-light radius at galaxyMagFaint - 4 mag, arcsec; scales as 10^(-0.1 dm).",
+        default=0.6,
+        min=0.0,
+    )
+    galaxyBulgeFraction = RangeField[float](
+        doc="Fraction of galaxies drawn as n=4 bulges (the rest n=1 disks).", default=0.3, min=0.0, max=1.0
+    )
+    starColorScatter = RangeField[float](doc="Per-band magnitude scatter of stars (colours).", default=0.4,
+                                          min=0.0)
+
+
+class TemplateConfig(Config):
+    """The warped coadd template."""
+
+    depthVisits = RangeField[float](
+        doc="Effective number of visits in the coadd: noise falls as 1/sqrt(depthVisits) "
+        "(DP0.2: best-seeing third of 5 yr).",
+        default=20.0,
+        min=1.0,
+    )
+    fwhm = RangeField[float](doc="Coadd PSF FWHM, arcsec.", default=0.7, min=0.0)
+    maxFwhmRatio = RangeField[float](
+        doc="Template FWHM is capped at this fraction of the science FWHM so the template is "
+        "always the image convolved (AP's default convolution direction).",
+        default=0.85,
+        min=0.1,
+        max=1.0,
+    )
+    warpCorrelation = RangeField[float](
+        doc="Sigma (pixels) of the Gaussian smoothing that mimics warping-correlated noise; the variance "
+        "plane ignores it, as in the real pipeline.",
+        default=0.5,
+        min=0.0,
+    )
+    astrometricScatter = RangeField[float](
+        doc="RMS per-detector template-to-science misregistration, pixels.", default=0.02, min=0.0
+    )
+    photometricScatter = RangeField[float](
+        doc="RMS relative flux-scale error of the template (PSF-shaped residuals of bright stars).",
+        default=0.005,
+        min=0.0,
+    )
+    psfModelError = RangeField[float](
+        doc="RMS fractional error of the science PSF FWHM used to fit the matching kernel.",
+        default=0.015,
+        min=0.0,
+    )
+
+
+class RealSourceConfig(Config):
+    """Astrophysical changes between template and science: the 'real' class."""
+
+    snHostedDensity = RangeField[float](
+        doc="Supernovae on host galaxies per deg^2 per visit (WFD: ~20/deg^2; raised so reals are "
+        "~5 % of detections, as in the DL dataset).",
+        default=130.0,
+        min=0.0,
+    )
+    snHostlessDensity = RangeField[float](doc="Hostless transients per deg^2 per visit.", default=35.0,
+                                          min=0.0)
+    variableStarFraction = RangeField[float](
+        doc="Fraction of stars that vary between template and science (DP0.2: ~10 %).", default=0.1,
+        min=0.0, max=1.0,
+    )
+    variableAmplitude = RangeField[float](doc="RMS magnitude change of a variable star.", default=0.3,
+                                          min=0.0)
+    asteroidDensity = RangeField[float](doc="Moving objects per deg^2 per visit.", default=65.0, min=0.0)
+    asteroidRate = ListField[float](doc="Range of apparent rates, deg/day (main belt ~0.25).",
+                                    default=[0.1, 1.0])
+    magBright = Field[float](doc="Brightest transient, AB mag.", default=19.0)
+    magFaint = Field[float](
+        doc="Faintest transient, AB mag: below the 5 sigma limit, so detection is incomplete.",
+        default=25.5,
+    )
+    hostOffsetScale = RangeField[float](doc="SN offset from host centre in half-light radii (exp. scale).",
+                                        default=1.0, min=0.0)
+
+
+class ArtifactConfig(Config):
+    """Instrumental and processing artifacts: the 'bogus' classes.
+
+    Densities are per deg^2 per detector-visit; probabilities are per
+    detector-visit; fractions are of static objects.
+    """
+
+    dipoleFraction = RangeField[float](
+        doc="Fraction of static objects misregistered between template and science (proper motion, "
+        "DCR, astrometric errors) by dipoleOffset pixels.",
+        default=0.12,
+        min=0.0,
+        max=1.0,
+    )
+    dipoleOffset = ListField[float](doc="Range of misregistration offsets, pixels.", default=[0.15, 0.6])
+    cosmicRayRate = RangeField[float](
+        doc="Cosmic rays per cm^2 per s left after repair (imSim CTIO rate 0.012; raised for the "
+        "DC2-like artifact mix).",
+        default=0.05,
+        min=0.0,
+    )
+    cosmicRayElectrons = ListField[float](doc="Range of CR deposit per pixel of track, e-.",
+                                          default=[300.0, 5000.0])
+    hotPixelDensity = RangeField[float](
+        doc="Hot pixels per Mpx missing from the defect mask (fixed per detector; LSSTCam has <= 10 "
+        "masked defects per 1 Mpx amplifier).",
+        default=3.0,
+        min=0.0,
+    )
+    hotPixelElectrons = ListField[float](doc="Range of hot-pixel excess, e-.", default=[200.0, 5000.0])
+    badColumnProbability = RangeField[float](
+        doc="Probability that a detector has a bad column (fixed per detector).", default=0.3, min=0.0,
+        max=1.0,
+    )
+    badColumnMaskedFraction = RangeField[float](
+        doc="Fraction of bad columns in the defect mask (BAD); the rest leave residuals.", default=0.5,
+        min=0.0, max=1.0,
+    )
+    satelliteProbability = RangeField[float](
+        doc="Probability that a detector-visit has a satellite trail.", default=0.05, min=0.0, max=1.0
+    )
+    satelliteSurfaceBrightness = ListField[float](doc="Range of trail brightness, e- per pixel along "
+                                                  "the trail.", default=[200.0, 3000.0])
+    edgeWidth = RangeField[int](
+        doc="Border (pixels) where the template convolution runs off the image: masked EDGE.", default=10,
+        min=0,
+    )
+
+
+class DetectionConfig(Config):
+    """Detection and measurement on the difference image."""
+
+    threshold = RangeField[float](doc="Detection threshold in sigma of the PSF-filtered image.",
+                                  default=5.0, min=0.0)
+    minPixels = RangeField[int](doc="Minimum connected pixels above threshold.", default=3, min=1)
+    stampSize = RangeField[int](doc="Measurement stamp size, pixels (odd).", default=15, min=5)
+    matchRadius = RangeField[float](doc="Truth-matching radius in units of the PSF FWHM.", default=1.0,
+                                    min=0.0)
+    realMinSignificance = RangeField[float](
+        doc="A transient within the match radius labels a detection real only if its true difference "
+        "flux is at least this many sigma of the measured flux error.",
+        default=2.0,
+        min=0.0,
+    )
+    maxSources = RangeField[int](doc="Cap on detections per detector-visit (AP refuses > 1000).",
+                                 default=2000, min=1)
+
+
+class SimulationConfig(Config):
+    """Configuration of `lsst.meas.realbogus.simulation.Simulator`."""
+
+    seed = Field[int](doc="Master random seed; every detector-visit derives its own from it.", default=1)
+    run = Field[str](doc="RUN collection the datasets are written to.", default="DC2/sim")
+    survey = ConfigField[SurveyConfig](doc="Visits, detectors and conditions.")
+    scene = ConfigField[SceneConfig](doc="Stars and galaxies.")
+    template = ConfigField[TemplateConfig](doc="The template coadd.")
+    reals = ConfigField[RealSourceConfig](doc="Real sources.")
+    artifacts = ConfigField[ArtifactConfig](doc="Bogus sources.")
+    detection = ConfigField[DetectionConfig](doc="Detection and measurement.")
+
+    def validate(self):
+        super().validate()
+        for name in ("dipoleOffset", "cosmicRayElectrons", "hotPixelElectrons", "satelliteSurfaceBrightness"):
+            lo, hi = getattr(self.artifacts, name)
+            if not 0 <= lo <= hi:
+                raise ValueError(f"artifacts.{name} must be a range [lo, hi] with 0 <= lo <= hi; got "
+                                 f"[{lo}, {hi}].")
+        lo, hi = self.reals.asteroidRate
+        if not 0 <= lo <= hi:
+            raise ValueError(f"reals.asteroidRate must be 0 <= lo <= hi; got [{lo}, {hi}].")
+        if self.reals.magBright > self.reals.magFaint:
+            raise ValueError("reals.magBright must be brighter (smaller) than reals.magFaint.")
+        if self.detection.stampSize % 2 == 0:
+            raise ValueError(f"detection.stampSize must be odd; got {self.detection.stampSize}.")
+
+
+def _preset_ci(config: SimulationConfig) -> None:
+    # Seconds: a handful of small detector-visits. Transient and artifact
+    # rates are raised (as a fake-injection run would) so that a test
+    # repository holds reals and most bogus classes.
+    config.survey.visitsPerTract = 4
+    config.survey.detectorsPerVisit = 2
+    config.survey.detectorWidth = 320
+    config.survey.detectorHeight = 320
+    config.survey.bands = ["r"]
+    config.survey.edgePointingFraction = 0.25
+    config.reals.snHostedDensity *= 6
+    config.reals.snHostlessDensity *= 6
+    config.reals.asteroidDensity *= 6
+    config.artifacts.cosmicRayRate *= 4
+    config.artifacts.hotPixelDensity *= 4
+    config.artifacts.satelliteProbability = 0.25
+
+
+def _preset_demo(config: SimulationConfig) -> None:
+    # A few minutes on two cores; ~900 detections per tract.
+    config.survey.visitsPerTract = 24
+    config.survey.detectorsPerVisit = 6
+    config.survey.detectorWidth = 512
+    config.survey.detectorHeight = 512
+
+
+def _preset_dl(config: SimulationConfig) -> None:
+    # On the order of DL dataset v0.1.2 (183,750 triplets, ~5 % real): run
+    # with -j on a large machine.
+    config.survey.visitsPerTract = 300
+    config.survey.detectorsPerVisit = 9
+    config.survey.detectorWidth = 1024
+    config.survey.detectorHeight = 1024
+    config.survey.bands = ["u", "g", "r", "i", "z", "y"]
+
+
+PRESETS = {"ci": _preset_ci, "demo": _preset_demo, "dl": _preset_dl}
+
+
+def make_config(preset: str | None = None) -> SimulationConfig:
+    """Return a `SimulationConfig` with a preset applied.
+
+    Parameters
+    ----------
+    preset : `str`, optional
+        One of ``ci``, ``demo``, ``dl``; `None` gives the bare defaults.
+
+    Raises
+    ------
+    UnknownPresetError
+        If ``preset`` is not a known preset name.
+    """
+    config = SimulationConfig()
+    if preset is not None:
+        try:
+            apply = PRESETS[preset]
+        except KeyError:
+            raise UnknownPresetError(
+                f"unknown preset {preset!r}; choose one of {', '.join(sorted(PRESETS))}."
+            ) from None
+        apply(config)
+    return config

@@ -1,0 +1,260 @@
+# This file is part of meas_realbogus.
+#
+# Developed for the LSST Data Management System.
+# This product includes software developed by the LSST Project
+# (https://www.lsst.org).
+# See the COPYRIGHT file at the top-level directory of this distribution
+# for details of code ownership.
+#
+# This program is free software: you can redistribute it and/or modify
+# it under the terms of the GNU General Public License as published by
+# the Free Software Foundation, either version 3 of the License, or
+# (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful,
+# but WITHOUT ANY WARRANTY; without even the implied warranty of
+# MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+# GNU General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License
+# along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+"""Write a whole simulated DC2-like repository."""
+
+from __future__ import annotations
+
+__all__ = ["SimulationSummary", "Simulator"]
+
+import collections
+import concurrent.futures
+import dataclasses
+import logging
+import multiprocessing
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from astropy.time import Time
+
+from lsst.daf.butler import Butler
+
+from ._config import SimulationConfig
+from ._detectorVisit import simulate_detector_visit
+from ._repository import (
+    DetectorVisitProduct,
+    create_repository,
+    day_obs_from_time,
+    register_dataset_types,
+    register_instrument,
+    register_visit,
+    write_detector_visit,
+)
+from ._scene import BOGUS_CLASSES, REAL_CLASSES
+from ._survey import DetectorVisitSpec, plan_survey
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class SimulationSummary:
+    """What a simulation wrote."""
+
+    detector_visits: int = 0
+    sources: int = 0
+    real: int = 0
+    per_class: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    per_tract: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    seconds: float = 0.0
+
+    @property
+    def real_fraction(self) -> float:
+        return self.real / self.sources if self.sources else 0.0
+
+    def add(self, tract: int, counts: DetectorVisitCounts) -> None:
+        self.detector_visits += 1
+        self.sources += counts.sources
+        self.real += counts.real
+        self.per_class.update(counts.per_class)
+        self.per_tract[tract] += counts.sources
+
+    def format(self) -> str:
+        """A plain-text table of counts per truth class."""
+        lines = [f"{'class':<14} {'kind':<6} {'count':>7} {'fraction':>9}"]
+        for kind, names in (("real", REAL_CLASSES), ("bogus", BOGUS_CLASSES)):
+            for name in names:
+                n = self.per_class.get(name, 0)
+                frac = n / self.sources if self.sources else 0.0
+                lines.append(f"{name:<14} {kind:<6} {n:>7} {frac:>9.3f}")
+        lines.append(f"{'total':<14} {'':<6} {self.sources:>7} {'':>9}")
+        lines.append(f"real fraction {self.real_fraction:.3f}; detector-visits {self.detector_visits}; "
+                     + ", ".join(f"tract {t}: {n} sources" for t, n in sorted(self.per_tract.items()))
+                     + f"; {self.seconds:.1f} s")
+        return "\n".join(lines)
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectorVisitCounts:
+    """Source counts of one simulated detector-visit."""
+
+    sources: int
+    real: int
+    per_class: collections.Counter
+
+    @classmethod
+    def of(cls, product: DetectorVisitProduct) -> DetectorVisitCounts:
+        truth = product.truth
+        return cls(len(truth), int(truth["is_real"].sum()), collections.Counter(str(c) for c in truth["truth_class"]))
+
+
+_WORKER_CONFIG: SimulationConfig | None = None
+_WORKER_BUTLER: Butler | None = None
+
+
+def _init_worker(config_text: str, root: str | None = None) -> None:
+    global _WORKER_CONFIG, _WORKER_BUTLER
+    config = SimulationConfig()
+    config.loadFromString(config_text)
+    _WORKER_CONFIG = config
+    if root is not None:
+        _WORKER_BUTLER = Butler.from_config(root, writeable=True, run=config.run)
+
+
+def _simulate_in_worker(spec: DetectorVisitSpec) -> DetectorVisitProduct:
+    return simulate_detector_visit(spec, _WORKER_CONFIG)
+
+
+def _write_and_count(butler: Butler, run: str, product: DetectorVisitProduct) -> DetectorVisitCounts:
+    write_detector_visit(butler, run, product)
+    return DetectorVisitCounts.of(product)
+
+
+def _simulate_and_write_in_worker(spec: DetectorVisitSpec) -> DetectorVisitCounts:
+    return _write_and_count(_WORKER_BUTLER, _WORKER_CONFIG.run, simulate_detector_visit(spec, _WORKER_CONFIG))
+
+
+class Simulator:
+    """Simulate a DC2-like repository.
+
+    Parameters
+    ----------
+    config : `SimulationConfig`
+        Validated configuration.
+    """
+
+    def __init__(self, config: SimulationConfig):
+        config.validate()
+        self.config = config
+        self.specs = plan_survey(config)
+
+    def products(self, jobs: int = 1) -> Iterator[tuple[DetectorVisitSpec, DetectorVisitProduct]]:
+        """Simulate every detector-visit, in plan order.
+
+        Parameters
+        ----------
+        jobs : `int`, optional
+            Worker processes; 1 runs in this process. Results do not depend
+            on it: each detector-visit has its own seed.
+        """
+        if jobs <= 1:
+            for spec in self.specs:
+                yield spec, simulate_detector_visit(spec, self.config)
+            return
+        yield from self._in_workers(jobs, _simulate_in_worker, None)
+
+    def _in_workers(self, jobs: int, function, root: str | None) -> Iterator[tuple[DetectorVisitSpec, Any]]:
+        """Map ``function`` over the plan in ``jobs`` spawned workers,
+        yielding results in plan order with a bounded look-ahead (memory
+        stays flat whatever the plan's size).
+        """
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(
+            max_workers=jobs, mp_context=context, initializer=_init_worker,
+            initargs=(self.config.saveToString(), root),
+        ) as pool:
+            pending = collections.deque()
+            specs = iter(self.specs)
+            for spec in specs:
+                pending.append((spec, pool.submit(function, spec)))
+                if len(pending) >= 2 * jobs:
+                    break
+            while pending:
+                spec, future = pending.popleft()
+                yield spec, future.result()
+                nxt = next(specs, None)
+                if nxt is not None:
+                    pending.append((nxt, pool.submit(function, nxt)))
+
+    def register(self, butler: Butler) -> None:
+        """Insert dimension records and dataset types for the whole plan."""
+        survey = self.config.survey
+        detectors = sorted({s.detector for s in self.specs})
+        register_instrument(butler, detector_ids=detectors,
+                            detector_shape=(survey.detectorHeight, survey.detectorWidth),
+                            bands=sorted(set(survey.bands)))
+        register_dataset_types(butler)
+        by_visit: dict[int, list[DetectorVisitSpec]] = collections.defaultdict(list)
+        for spec in self.specs:
+            by_visit[spec.visit.visit].append(spec)
+        for specs in by_visit.values():
+            v = specs[0].visit
+            obs = Time(v.mjd, format="mjd", scale="tai")
+            register_visit(
+                butler, visit=v.visit, band=v.band, physical_filter=v.physical_filter,
+                day_obs=day_obs_from_time(obs), exposure_time_s=v.exposure_time, obs_begin=obs,
+                boresight_ra=v.boresight_ra, boresight_dec=v.boresight_dec, rotation_deg=v.rotation,
+                detector_regions={s.detector: s.wcs.sky_polygon((s.height, s.width)) for s in specs},
+            )
+
+    def run(self, root: str, *, jobs: int = 1, overwrite: bool = False, progress: bool | None = None
+            ) -> SimulationSummary:
+        """Create the repository at ``root`` and fill it.
+
+        Parameters
+        ----------
+        root : `str`
+            Repository path; must not exist or be empty unless ``overwrite``.
+        jobs : `int`, optional
+            Worker processes.
+        overwrite : `bool`, optional
+            Replace an existing butler repository at ``root``.
+        progress : `bool`, optional
+            Show a progress bar; default: when stderr is a terminal.
+
+        Returns
+        -------
+        summary : `SimulationSummary`
+        """
+        start = time.perf_counter()
+        create_repository(root, overwrite=overwrite)
+        butler = Butler.from_config(root, writeable=True, run=self.config.run)
+        self.register(butler)
+        summary = SimulationSummary()
+        if progress is None:
+            progress = sys.stderr.isatty()
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(self.specs), unit="detector-visit", desc="rb-simulate")
+        if jobs <= 1:
+            results = ((spec, _write_and_count(butler, self.config.run, product))
+                       for spec, product in self.products(1))
+        else:
+            # Workers write their own detector-visits (FITS compression is
+            # most of a write, which the parent alone could not keep up
+            # with); the registry takes concurrent writers as pipetask -j does.
+            butler.collections.register(self.config.run)
+            results = self._in_workers(jobs, _simulate_and_write_in_worker, root)
+        for k, (spec, counts) in enumerate(results):
+            summary.add(spec.visit.tract, counts)
+            if bar is not None:
+                bar.update()
+                bar.set_postfix(sources=summary.sources, real=summary.real)
+            elif (k + 1) % max(1, len(self.specs) // 10) == 0 or k + 1 == len(self.specs):
+                _LOG.info("Simulated %d/%d detector-visits (%d sources, %d real).", k + 1,
+                          len(self.specs), summary.sources, summary.real)
+        if bar is not None:
+            bar.close()
+        summary.seconds = time.perf_counter() - start
+        return summary

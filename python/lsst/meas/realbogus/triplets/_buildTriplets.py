@@ -1,0 +1,225 @@
+# This file is part of meas_realbogus.
+#
+# Developed for the LSST Data Management System.
+# This product includes software developed by the LSST Project
+# (https://www.lsst.org).
+# See the COPYRIGHT file at the top-level directory of this distribution
+# for details of code ownership.
+#
+# This program is free software: you can redistribute it and/or modify
+# it under the terms of the GNU General Public License as published by
+# the Free Software Foundation, either version 3 of the License, or
+# (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful,
+# but WITHOUT ANY WARRANTY; without even the implied warranty of
+# MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+# GNU General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License
+# along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+"""Cut labelled template/science/difference triplets for training."""
+
+from __future__ import annotations
+
+__all__ = [
+    "BuildTripletsConfig",
+    "BuildTripletsConnections",
+    "BuildTripletsTask",
+    "TRIPLET_COLUMNS",
+    "make_triplet_table",
+]
+
+from typing import Any
+
+import numpy as np
+from astropy.table import Table
+
+import lsst.pex.config as pexConfig
+import lsst.pipe.base as pipeBase
+import lsst.pipe.base.connectionTypes as cT
+
+from ._connections import TripletInputConnections
+from ._cutouts import CHANNELS, CutoutConfig, TripletImagesConfig, Triplets, extract_triplets_from_images
+from ._sourceCatalogs import SourceColumnsConfig, check_source_catalog, match_ids
+
+TRIPLET_COLUMNS = (
+    "diaSourceId",
+    "cutout",
+    "label",
+    "truthClass",
+    "snr",
+    "x",
+    "y",
+    "cutoutFlags_edge",
+    "cutoutFlags_noData",
+    "cutoutNoDataFraction",
+)
+"""Columns of ``rb_triplets``; ``cutout`` is (N, 3, S, S) float32 in
+`~lsst.meas.realbogus.triplets.CHANNELS` order, ``label`` is 1 for real, 0
+for bogus and -1 where no truth was available.
+"""
+
+UNLABELLED = -1
+
+
+class BuildTripletsConnections(
+    TripletInputConnections,
+    dimensions=("instrument", "visit", "detector"),
+):
+    truth = cT.Input(
+        doc="Real/bogus label of each DIA source.",
+        name="dia_source_truth",
+        storageClass="ArrowAstropy",
+        dimensions=("instrument", "visit", "detector"),
+    )
+    triplets = cT.Output(
+        doc="Cutout triplets with id, label, truth class, SNR and cutout flags.",
+        name="rb_triplets",
+        storageClass="ArrowAstropy",
+        dimensions=("instrument", "visit", "detector"),
+    )
+
+    def __init__(self, *, config: BuildTripletsConfig | None = None):
+        super().__init__(config=config)
+        if config is not None and not config.doLabels:
+            del self.truth
+
+
+class BuildTripletsConfig(
+    pipeBase.PipelineTaskConfig,
+    SourceColumnsConfig,
+    TripletImagesConfig,
+    pipelineConnections=BuildTripletsConnections,
+):
+    """Configuration of `BuildTripletsTask`."""
+
+    cutout = pexConfig.ConfigField(dtype=CutoutConfig, doc="Cutout size and normalization.")
+    doLabels = pexConfig.Field(
+        dtype=bool,
+        default=True,
+        doc="Join the truth catalog for labels; if False, labels are -1 (for unlabelled data).",
+    )
+    snrColumn = pexConfig.Field(dtype=str, default="snr", doc="Source signal-to-noise column.")
+    labelColumn = pexConfig.Field(dtype=str, default="is_real", doc="Truth column: True for real.")
+    truthClassColumn = pexConfig.Field(dtype=str, default="truth_class", doc="Truth column: kind of source.")
+
+
+class BuildTripletsTask(pipeBase.PipelineTask):
+    """Cut template/science/difference triplets around every DIA source of
+    a detector-visit and attach their labels.
+
+    The cutouts are made by `~lsst.meas.realbogus.triplets.extract_triplets`,
+    the same code `ComputeReliabilityTask` scores with. Sources near an
+    edge are padded and flagged, never dropped, so ``rb_triplets`` has one
+    row per DIA source.
+    """
+
+    ConfigClass = BuildTripletsConfig
+    _DefaultName = "buildTriplets"
+
+    def runQuantum(self, butlerQC, inputRefs, outputRefs):
+        inputs = butlerQC.get(inputRefs)
+        outputs = self.run(**inputs)
+        butlerQC.put(outputs, outputRefs)
+
+    def run(
+        self,
+        template: Any,
+        science: Any,
+        difference: Any,
+        diaSources: Table,
+        truth: Table | None = None,
+    ) -> pipeBase.Struct:
+        """Cut and label the triplets of one detector-visit.
+
+        Parameters
+        ----------
+        template, science, difference : `lsst.images` masked images
+            The warped template, science and difference images.
+        diaSources : `astropy.table.Table`
+            DIA sources, with id, position and SNR columns.
+        truth : `astropy.table.Table`, optional
+            Labels by source id; required when ``config.doLabels``.
+
+        Returns
+        -------
+        result : `lsst.pipe.base.Struct`
+            ``triplets``: `astropy.table.Table` with `TRIPLET_COLUMNS`, one
+            row per DIA source in catalog order.
+
+        Raises
+        ------
+        lsst.meas.realbogus.errors.InvalidCatalogError
+            Raised if a catalog lacks a required column or ids repeat.
+        lsst.meas.realbogus.errors.ImageMismatchError
+            Raised if the three images are not on one pixel grid.
+        """
+        c = self.config
+        check_source_catalog(diaSources, [c.idColumn, c.xColumn, c.yColumn, c.snrColumn])
+        ids = np.asarray(diaSources[c.idColumn], dtype=np.int64)
+        triplets = extract_triplets_from_images(
+            template,
+            science,
+            difference,
+            np.asarray(diaSources[c.xColumn], dtype=float),
+            np.asarray(diaSources[c.yColumn], dtype=float),
+            c.cutout,
+            max_wcs_offset=c.maxWcsOffset,
+        )
+        labels, classes = self._labels(ids, truth)
+        table = make_triplet_table(ids, triplets, labels, classes, diaSources, c)
+        self.log.info(
+            "Cut %d triplets of %dx%d (%d real, %d bogus, %d unlabelled; %d at an edge, %d with missing "
+            "pixels).",
+            len(table), c.cutout.size, c.cutout.size, int((labels == 1).sum()), int((labels == 0).sum()),
+            int((labels == UNLABELLED).sum()), int(triplets.edge.sum()), int(triplets.noData.sum()),
+        )
+        return pipeBase.Struct(triplets=table)
+
+    def _labels(self, ids: np.ndarray, truth: Table | None) -> tuple[np.ndarray, np.ndarray]:
+        """Look up each source's label and truth class (-1 and "" when
+        unknown).
+        """
+        c = self.config
+        labels = np.full(len(ids), UNLABELLED, dtype=np.int8)
+        classes = np.full(len(ids), "", dtype=object)
+        if truth is None or not c.doLabels:
+            return labels, classes
+        check_source_catalog(truth, [c.idColumn, c.labelColumn, c.truthClassColumn], what="truth catalog")
+        rows = match_ids(truth[c.idColumn], ids)
+        found = rows >= 0
+        rows = rows[found]
+        labels[found] = np.asarray(truth[c.labelColumn])[rows].astype(np.int8)
+        classes[found] = np.asarray(truth[c.truthClassColumn]).astype(str)[rows]
+        if not found.all():
+            self.log.warning("%d of %d DIA sources have no truth row; they are unlabelled (-1).",
+                             int((~found).sum()), len(ids))
+        return labels, classes
+
+
+def make_triplet_table(
+    ids: np.ndarray,
+    triplets: Triplets,
+    labels: np.ndarray,
+    classes: np.ndarray,
+    diaSources: Table,
+    config: BuildTripletsConfig,
+) -> Table:
+    """Assemble the ``rb_triplets`` table; its metadata records the cutout
+    settings.
+    """
+    table = Table()
+    table["diaSourceId"] = ids
+    table["cutout"] = triplets.cutouts
+    table["label"] = labels
+    table["truthClass"] = np.asarray(classes, dtype=str) if len(classes) else np.zeros(0, dtype="U1")
+    table["snr"] = np.asarray(diaSources[config.snrColumn], dtype=np.float32)
+    table["x"] = np.asarray(diaSources[config.xColumn], dtype=np.float32)
+    table["y"] = np.asarray(diaSources[config.yColumn], dtype=np.float32)
+    for name, values in triplets.flag_columns().items():
+        table[name] = values
+    table.meta["cutout"] = config.cutout.to_metadata()
+    table.meta["channels"] = list(CHANNELS)
+    return table
