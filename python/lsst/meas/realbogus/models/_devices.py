@@ -25,9 +25,21 @@ scoring.
 
 from __future__ import annotations
 
-__all__ = ["DEVICE_CHOICES", "configure_threads", "is_device_name", "select_device"]
+__all__ = [
+    "DEVICE_CHOICES",
+    "configure_quantum_threads",
+    "configure_threads",
+    "device_field",
+    "is_device_name",
+    "select_device",
+    "threads_field",
+]
+
+from typing import Any
 
 import torch
+
+import lsst.pex.config as pexConfig
 
 from ..errors import DeviceError
 
@@ -97,3 +109,46 @@ def configure_threads(num_threads: int) -> int:
     if num_threads > 0 and torch.get_num_threads() != num_threads:
         torch.set_num_threads(num_threads)
     return torch.get_num_threads()
+
+
+def device_field() -> pexConfig.Field:
+    """Return the ``device`` config field of the tasks that run a model."""
+    return pexConfig.Field(
+        dtype=str,
+        default="auto",
+        check=is_device_name,
+        doc="'auto' (the first CUDA GPU if torch sees one, else the CPU), 'cpu', 'cuda' or 'cuda:N'.",
+    )
+
+
+def threads_field() -> pexConfig.RangeField:
+    """Return the ``numThreads`` config field of the tasks that run a model:
+    one meaning for training and scoring.
+    """
+    return pexConfig.RangeField(
+        dtype=int,
+        default=0,
+        min=0,
+        doc="CPU threads for torch. 0: pipetask's --cores-per-quantum (default 1) when run by pipetask, "
+        "torch's default when run() is called directly or from rb-train.",
+    )
+
+
+def configure_quantum_threads(num_threads: int, butlerQC: Any) -> int:
+    """Set torch's CPU threads for a quantum: ``num_threads``, or the
+    quantum's cores (``pipetask --cores-per-quantum``) when it is 0.
+
+    Parameters
+    ----------
+    num_threads : `int`
+        The task's ``numThreads``.
+    butlerQC : `lsst.pipe.base.QuantumContext`
+        The quantum's context; its ``resources.num_cores`` are the cores
+        pipetask allows it.
+
+    Returns
+    -------
+    threads : `int`
+        The thread count now in effect.
+    """
+    return configure_threads(num_threads or butlerQC.resources.num_cores)

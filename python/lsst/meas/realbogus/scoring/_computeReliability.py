@@ -41,7 +41,13 @@ import lsst.pipe.base as pipeBase
 import lsst.pipe.base.connectionTypes as cT
 
 from ..errors import ModelPackageError
-from ..models._devices import configure_threads, is_device_name, select_device
+from ..models._devices import (
+    configure_quantum_threads,
+    configure_threads,
+    device_field,
+    select_device,
+    threads_field,
+)
 from ..models._modelPackage import ModelPackage
 from ..models._storageClass import STORAGE_CLASS
 from ..triplets._connections import TripletInputConnections
@@ -121,18 +127,8 @@ class ComputeReliabilityConfig(
 ):
     """Configuration of `ComputeReliabilityTask`."""
 
-    device = pexConfig.Field(
-        dtype=str,
-        default="auto",
-        check=is_device_name,
-        doc="'auto' (GPU if any), 'cpu', 'cuda' or 'cuda:N'.",
-    )
-    numThreads = pexConfig.RangeField(
-        dtype=int,
-        default=0,
-        min=0,
-        doc="CPU threads for torch (0: pipetask's --cores-per-quantum, default 1).",
-    )
+    device = device_field()
+    numThreads = threads_field()
     batchSize = pexConfig.RangeField(
         dtype=int, default=64, min=1,
         doc="Triplets per forward pass (64: fastest on CPUs for rbcnn and vgg6, benchmarks/inference.py; "
@@ -181,9 +177,7 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
         self.device = select_device(self.config.device)
 
     def runQuantum(self, butlerQC, inputRefs, outputRefs):
-        if self.config.numThreads == 0:
-            # pipetask limits each quantum to --cores-per-quantum threads; use them.
-            configure_threads(butlerQC.resources.num_cores)
+        configure_quantum_threads(self.config.numThreads, butlerQC)
         # Read and write times go to the metadata beside run()'s own, so that a
         # quantum's wall time can be split into I/O, cutouts and model.
         t0 = time.perf_counter()

@@ -33,7 +33,7 @@ from typing import Any
 import lsst.pipe.base as pipeBase
 import lsst.pipe.base.connectionTypes as cT
 
-from ..models._devices import configure_threads
+from ..models._devices import configure_quantum_threads
 from ..models._modelPackage import training_data_coverage
 from ..models._storageClass import STORAGE_CLASS
 from ._training import DistributedContext, TrainingConfig, train
@@ -91,9 +91,7 @@ class TrainRealBogusTask(pipeBase.PipelineTask):
         refs = sorted(inputRefs.triplets, key=lambda ref: (ref.dataId["visit"], ref.dataId["detector"]))
         handles = [butlerQC.get(ref) for ref in refs]
         provenance = _provenance(refs, butlerQC.quantum.dataId["skymap"], butlerQC.quantum.dataId["tract"])
-        if self.config.numThreads == 0:
-            # pipetask limits each quantum to --cores-per-quantum threads; use them.
-            configure_threads(butlerQC.resources.num_cores)
+        configure_quantum_threads(self.config.numThreads, butlerQC)
         outputs = self.run(handles, names=[_describe(ref) for ref in refs], provenance=provenance)
         butlerQC.put(outputs, outputRefs)
 

@@ -47,7 +47,7 @@ import lsst.pex.config as pexConfig
 
 from ..errors import DeviceError, TrainingError, one_line
 from ..evaluation import _metrics as metrics
-from ..models._devices import configure_threads, is_device_name, select_device
+from ..models._devices import configure_threads, device_field, select_device, threads_field
 from ..models._modelPackage import ModelPackage
 from ..models._registry import modelRegistry
 from ..scoring._scoring import calibrated_sigmoid, score_triplets
@@ -107,15 +107,11 @@ class TrainingConfig(pexConfig.Config):
         dtype=float, default=0.05, min=0.0, max=0.5, doc="Fraction held out for validation (DMTN-272: 0.05)."
     )
     seed = pexConfig.Field(dtype=int, default=1, doc="Seed of initialization, split, shuffles and dropout.")
-    device = pexConfig.Field(
-        dtype=str, default="auto", check=is_device_name, doc="'auto', 'cpu', 'cuda' or 'cuda:N'."
-    )
+    device = device_field()
     mixedPrecision = pexConfig.Field(
         dtype=bool, default=True, doc="bfloat16 autocast on a GPU (ignored on the CPU)."
     )
-    numThreads = pexConfig.RangeField(
-        dtype=int, default=0, min=0, doc="CPU threads for torch (0: torch's default)."
-    )
+    numThreads = threads_field()
     earlyStoppingPatience = pexConfig.RangeField(
         dtype=int, default=0, min=0, doc="Stop after this many epochs without improvement (0: never)."
     )
