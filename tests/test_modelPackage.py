@@ -140,6 +140,7 @@ class ModelPackageTestCase(lsst.utils.tests.TestCase):
         import hashlib
 
         meta["weightsSha256"] = hashlib.sha256(junk).hexdigest()
+        meta["version"] = "rbcnn-" + meta["weightsSha256"][:12]
         data = rezip({"metadata.json": json.dumps(meta), "weights.safetensors": junk})
         self.assertOneLineRefusal(data, "weights.safetensors is corrupt")
 
@@ -211,12 +212,13 @@ class ModelPackageTestCase(lsst.utils.tests.TestCase):
         import hashlib
 
         meta["weightsSha256"] = hashlib.sha256(trap).hexdigest()
+        meta["version"] = "rbcnn-" + meta["weightsSha256"][:12]
         data = rezip({"metadata.json": json.dumps(meta), "weights.safetensors": trap})
         self.assertOneLineRefusal(data, "weights.safetensors is corrupt")
         # A torch.save checkpoint (a pickle) offered as a package is refused too.
         buffer = io.BytesIO()
         torch.save({"x": _Trap(self.marker)}, buffer)
-        self.assertOneLineRefusal(buffer.getvalue(), "not a model package|has no")
+        self.assertOneLineRefusal(buffer.getvalue(), "not a model package|has no|unexpected member")
         self.assertFalse(os.path.exists(self.marker))
 
     def test_butler_round_trip(self):

@@ -42,8 +42,10 @@ torch device and threads.
 """
 
 from ._base import *
+from ._butler import *
 from ._describe import *
 from ._devices import *
+from ._limits import *
 from ._modelPackage import *
 from ._rbcnn import *
 from ._rbtn import *

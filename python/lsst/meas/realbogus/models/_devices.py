@@ -88,7 +88,9 @@ def select_device(name: str) -> torch.device:
             )
         device = torch.device(name)
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise DeviceError(f"device {name!r} was requested but torch sees {torch.cuda.device_count()} GPU(s).")
+            raise DeviceError(
+                f"device {name!r} was requested but torch sees {torch.cuda.device_count()} GPU(s)."
+            )
         return device
     raise DeviceError(f"unknown device {name!r}; expected one of {sorted(DEVICE_CHOICES)} or 'cuda:N'.")
 

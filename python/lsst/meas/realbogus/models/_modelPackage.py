@@ -43,38 +43,42 @@ __all__ = [
     "FORMAT_VERSION",
     "ModelMetadata",
     "ModelPackage",
-    "ModelPackageFormatter",
-    "put_model",
-    "training_data_coverage",
 ]
 
 import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pydantic
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from lsst.daf.butler import Butler, DatasetRef, FormatterV2
-from lsst.resources import ResourcePath
-
 from ..errors import ModelPackageError, one_line
 from ..triplets._cutouts import CutoutConfig
-from ._storageClass import STORAGE_CLASS
+from ._archive import (
+    MAX_METADATA_BYTES,
+    MAX_WEIGHTS_BYTES,
+    TensorSpec,
+    parse_json,
+    read_members,
+    safetensors_header,
+)
 
 FORMAT_VERSION = 1
 """Version of the package layout; readers refuse newer versions."""
 
 WEIGHTS_MEMBER = "weights.safetensors"
 METADATA_MEMBER = "metadata.json"
-# Guards against zip bombs: no sane model here is larger.
-MAX_MEMBER_BYTES = 4 * 1024**3
+MAX_PARAMETERS = 100_000_000
+"""Most parameters a declared architecture may have (ResNet50: 23.5 million),
+checked on the ``meta`` device before any weight is allocated."""
+# safetensors' name of each torch dtype a state_dict holds.
+_SAFETENSORS_DTYPES = {torch.float32: "F32", torch.int64: "I64"}
 # A fixed timestamp keeps archives byte-identical for identical content.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
@@ -111,15 +115,6 @@ class ModelMetadata(pydantic.BaseModel):
     software: dict[str, str] = pydantic.Field(default_factory=dict)
     created: str = ""
 
-
-def _one_line(err: pydantic.ValidationError) -> str:
-    """Summarize a pydantic error in one line."""
-    parts = []
-    for item in err.errors()[:3]:
-        where = ".".join(str(p) for p in item["loc"]) or "(top)"
-        parts.append(f"{where}: {item['msg']}")
-    more = f" (+{err.error_count() - 3} more)" if err.error_count() > 3 else ""
-    return "; ".join(parts) + more
 
 
 class ModelPackage:
@@ -167,8 +162,9 @@ class ModelPackage:
         cutout_config : `~lsst.meas.realbogus.triplets.CutoutConfig`
             How the training cutouts were made.
         version : `str`, optional
-            Version string; by default ``<architecture>-<first 12 hex
-            digits of the weights' SHA-256>``.
+            Label of the version (default: the architecture); the version
+            is ``<label>-<first 12 hex digits of the weights' SHA-256>``,
+            so that it names these weights and no others.
         **fields
             Other `ModelMetadata` fields (``threshold``, ``training``,
             ``metrics``, ``software``, ``created``...).
@@ -179,7 +175,7 @@ class ModelPackage:
         try:
             metadata = ModelMetadata(
                 formatVersion=FORMAT_VERSION,
-                version=version or f"{architecture}-{digest[:12]}",
+                version=f"{version or architecture}-{digest[:12]}",
                 architecture=architecture,
                 modelConfig=json.loads(json.dumps(model_config)),
                 cutout=cutout_config.to_metadata(),
@@ -187,7 +183,7 @@ class ModelPackage:
                 **fields,
             )
         except pydantic.ValidationError as err:
-            raise ModelPackageError(f"invalid model metadata: {_one_line(err)}") from None
+            raise ModelPackageError(f"invalid model metadata: {one_line(err)}") from None
         return cls(metadata, weights_bytes)
 
     # -- properties --------------------------------------------------------
@@ -217,7 +213,9 @@ class ModelPackage:
             return 1.0
         value = calibration.get("temperature")
         if not isinstance(value, (int, float)) or not (0 < value < float("inf")):
-            raise ModelPackageError(f"model package calibration temperature {value!r} is not a positive number.")
+            raise ModelPackageError(
+                f"model package calibration temperature {value!r} is not a positive number."
+            )
         return float(value)
 
     def trained_for(self) -> dict[str, list[str]]:
@@ -238,7 +236,9 @@ class ModelPackage:
                 continue
             values = [value] if isinstance(value, str) else value
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-                raise ModelPackageError(f"model package training.{key} {value!r} is not a string or list of strings.")
+                raise ModelPackageError(
+                    f"model package training.{key} {value!r} is not a string or list of strings."
+                )
             coverage[key] = sorted(set(values))
         return coverage
 
@@ -254,10 +254,19 @@ class ModelPackage:
         try:
             return load_safetensors(self.weights_bytes)
         except (SafetensorError, ValueError, RuntimeError) as err:
-            raise ModelPackageError(f"{WEIGHTS_MEMBER} is corrupt: {err}") from None
+            raise ModelPackageError(f"{WEIGHTS_MEMBER} is corrupt: {one_line(err)}") from None
 
     def build_model(self, device: str | torch.device = "cpu") -> torch.nn.Module:
-        """Build the declared architecture and load the weights into it.
+        """Build the declared architecture, load the weights into it and
+        check that it scores.
+
+        The architecture is first built on torch's ``meta`` device, which
+        allocates nothing, and the weights' names, shapes and dtypes (read
+        from the safetensors header) are compared with it; only then are
+        the weights decoded (and required finite) and the network built.
+        A fixed probe batch must give finite logits, so that a package
+        whose weights overflow is refused here, not after it has scored a
+        night of alerts as NaN.
 
         Parameters
         ----------
@@ -271,44 +280,66 @@ class ModelPackage:
 
         Raises
         ------
-        ModelPackageError
-            Raised if the architecture is unknown, its config invalid, or
-            the weights do not fit it (missing, unexpected or mis-shaped
-            tensors).
+        lsst.meas.realbogus.errors.ModelPackageError
+            Raised if the architecture is unknown, its config invalid or
+            too large, the weights do not fit it (missing, unexpected,
+            mis-shaped or of another dtype), hold NaN or infinite values,
+            or the network gives non-finite logits on the probe batch.
         """
-        from ..errors import UnsupportedCutoutSizeError
-        from ._registry import build_model, make_model_config
+        config = self._architecture_config()
+        self._check_weights_fit(_expected_tensors(self, config))
+        state = self.state_dict()
+        # NumPy's isfinite on a view: 15x faster than torch's on the CPU here.
+        bad = [name for name, tensor in state.items()
+               if tensor.is_floating_point() and not np.isfinite(tensor.numpy()).all()]
+        if bad:
+            raise ModelPackageError(
+                f"model {self.version}: weights {_first(bad)} hold NaN or infinite values."
+            )
+        model = self._instantiate(config)
+        model.load_state_dict(state, strict=True)
+        model = model.to(device).eval()
+        _probe(model, self.metadata.cutout.size, self.version)
+        return model
+
+    def _architecture_config(self) -> Any:
+        """Return the declared architecture's validated config."""
+        from ._registry import make_model_config
 
         try:
-            config = make_model_config(self.architecture, self.metadata.modelConfig)
-            model = build_model(self.architecture, self.metadata.cutout.size, config)
+            return make_model_config(self.architecture, self.metadata.modelConfig)
+        except ValueError as err:
+            raise ModelPackageError(f"model package declares an unusable architecture: {err}") from None
+
+    def _instantiate(self, config: Any) -> torch.nn.Module:
+        from ..errors import UnsupportedCutoutSizeError
+        from ._registry import build_model
+
+        try:
+            return build_model(self.architecture, self.metadata.cutout.size, config)
         except (ValueError, UnsupportedCutoutSizeError) as err:
             raise ModelPackageError(f"model package declares an unusable architecture: {err}") from None
-        state = self.state_dict()
-        expected = model.state_dict()
-        missing = sorted(set(expected) - set(state))
-        unexpected = sorted(set(state) - set(expected))
-        shapes = [
-            f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
-            for k, v in expected.items()
-            if k in state and tuple(state[k].shape) != tuple(v.shape)
-        ]
-        if missing or unexpected or shapes:
-            detail = "; ".join(
-                part
-                for part in (
-                    f"missing {_first(missing)}" if missing else "",
-                    f"unexpected {_first(unexpected)}" if unexpected else "",
-                    f"shape {_first(shapes)}" if shapes else "",
-                )
-                if part
-            )
+
+    def _check_weights_fit(self, expected: dict[str, TensorSpec]) -> None:
+        """Compare the safetensors header with the declared architecture."""
+        found = safetensors_header(self.weights_bytes, WEIGHTS_MEMBER)
+        missing = sorted(set(expected) - set(found))
+        unexpected = sorted(set(found) - set(expected))
+        shapes = [f"{k} {found[k].shape} != {v.shape}" for k, v in expected.items()
+                  if k in found and found[k].shape != v.shape]
+        dtypes = [f"{k} {found[k].dtype} != {v.dtype}" for k, v in expected.items()
+                  if k in found and found[k].shape == v.shape and found[k].dtype != v.dtype]
+        detail = "; ".join(
+            f"{what} {_first(items)}"
+            for what, items in (("missing", missing), ("unexpected", unexpected), ("shape", shapes),
+                                ("dtype", dtypes))
+            if items
+        )
+        if detail:
             raise ModelPackageError(
                 f"weights do not fit architecture {self.architecture!r} at cutout size "
                 f"{self.metadata.cutout.size}: {detail}"
             )
-        model.load_state_dict(state, strict=True)
-        return model.to(device).eval()
 
     # -- serialization -----------------------------------------------------
 
@@ -341,45 +372,44 @@ class ModelPackage:
 
         Raises
         ------
-        ModelPackageError
-            Raised, with a one-line message, if the archive is unreadable,
-            a member is missing, the metadata fails validation, or the
-            weights do not match their recorded checksum.
+        lsst.meas.realbogus.errors.ModelPackageError
+            Raised, with a one-line message, if the archive is unreadable
+            or larger than its limits (`lsst.meas.realbogus.models` reads
+            every archive with the hard limits of its ``_archive``
+            module), a member is missing or repeated, the metadata fails
+            validation, or the weights do not match their recorded
+            checksum and version.
         """
-        try:
-            archive = zipfile.ZipFile(io.BytesIO(data))
-        except zipfile.BadZipFile as err:
-            raise ModelPackageError(f"{source} is not a model package (zip): {err}") from None
-        with archive:
-            names = set(archive.namelist())
-            for member in (METADATA_MEMBER, WEIGHTS_MEMBER):
-                if member not in names:
-                    raise ModelPackageError(f"{source} has no {member}.")
-                if archive.getinfo(member).file_size > MAX_MEMBER_BYTES:
-                    raise ModelPackageError(f"{source}: {member} is larger than {MAX_MEMBER_BYTES} bytes.")
-            try:
-                raw_metadata = archive.read(METADATA_MEMBER)
-                weights_bytes = archive.read(WEIGHTS_MEMBER)
-            except (zipfile.BadZipFile, OSError, EOFError) as err:
-                raise ModelPackageError(f"{source} is corrupt: {err}") from None
-        try:
-            values = json.loads(raw_metadata)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ModelPackageError(f"{source}: {METADATA_MEMBER} is not valid JSON: {err}") from None
-        try:
-            metadata = ModelMetadata.model_validate(values)
-        except pydantic.ValidationError as err:
-            raise ModelPackageError(f"{source}: invalid {METADATA_MEMBER}: {_one_line(err)}") from None
-        if metadata.formatVersion > FORMAT_VERSION:
-            raise ModelPackageError(
-                f"{source} has format version {metadata.formatVersion}; this package reads up to "
-                f"{FORMAT_VERSION}."
-            )
+        return cls._from_members(read_members(data, _MEMBER_LIMITS, source), source)
+
+    @classmethod
+    def read(cls, path: str) -> ModelPackage:
+        """Read an archive from a file (streamed, within the same limits as
+        `from_bytes`).
+
+        Raises
+        ------
+        lsst.meas.realbogus.errors.ModelPackageError
+            Raised if the file cannot be read or is not a valid package.
+        """
+        return cls._from_members(read_members(str(path), _MEMBER_LIMITS, str(path)), str(path))
+
+    @classmethod
+    def _from_members(cls, members: dict[str, bytes], source: str) -> ModelPackage:
+        metadata = _validated_metadata(parse_json(members[METADATA_MEMBER], f"{source}: {METADATA_MEMBER}"),
+                                       source)
+        weights_bytes = members[WEIGHTS_MEMBER]
         digest = hashlib.sha256(weights_bytes).hexdigest()
         if digest != metadata.weightsSha256:
             raise ModelPackageError(
                 f"{source}: {WEIGHTS_MEMBER} is corrupt (SHA-256 {digest[:12]}... does not match the "
                 f"recorded {metadata.weightsSha256[:12]}...)."
+            )
+        if not metadata.version.endswith(f"-{digest[:12]}"):
+            raise ModelPackageError(
+                f"{source}: version {metadata.version!r} does not name its weights (SHA-256 "
+                f"{digest[:12]}...); "
+                "a package's version ends with the first 12 hex digits of its weights' SHA-256."
             )
         package = cls(metadata, weights_bytes)
         try:
@@ -396,22 +426,6 @@ class ModelPackage:
         with open(path, "wb") as stream:
             stream.write(self.to_bytes())
 
-    @classmethod
-    def read(cls, path: str) -> ModelPackage:
-        """Read an archive from a file.
-
-        Raises
-        ------
-        ModelPackageError
-            Raised if the file cannot be read or is not a valid package.
-        """
-        try:
-            with open(path, "rb") as stream:
-                data = stream.read()
-        except OSError as err:
-            raise ModelPackageError(f"cannot read model package {path}: {err.strerror}") from None
-        return cls.from_bytes(data, source=str(path))
-
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ModelPackage):
             return NotImplemented
@@ -421,94 +435,54 @@ class ModelPackage:
         return f"ModelPackage(version={self.version!r}, architecture={self.architecture!r})"
 
 
-def training_data_coverage(data_ids: Iterable[Any]) -> dict[str, list[str]]:
-    """Return the ``instrument`` and ``bands`` entries a model package's
-    ``training`` metadata should record, from the training data's data IDs.
-
-    Parameters
-    ----------
-    data_ids : `~collections.abc.Iterable`
-        Data IDs (`lsst.daf.butler.DataCoordinate` with full values, or
-        mappings) of the training datasets; ``band`` is read where present.
-
-    Returns
-    -------
-    coverage : `dict` [`str`, `list` [`str`]]
-        Sorted distinct instruments and bands; `ModelPackage.trained_for`
-        reads them back and ``computeReliability`` compares them with the
-        data it scores.
-    """
-    instruments, bands = set(), set()
-    for data_id in data_ids:
-        mapping = data_id.mapping if hasattr(data_id, "mapping") else data_id
-        if "instrument" in mapping:
-            instruments.add(str(mapping["instrument"]))
-        if "band" in mapping:
-            bands.add(str(mapping["band"]))
-    coverage = {}
-    if instruments:
-        coverage["instrument"] = sorted(instruments)
-    if bands:
-        coverage["bands"] = sorted(bands)
-    return coverage
-
-
 def _first(items: list[str], limit: int = 3) -> str:
     """Join the first few items of a list for a message."""
     more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
     return ", ".join(items[:limit]) + more
 
 
-class ModelPackageFormatter(FormatterV2):
-    """Butler formatter of `ModelPackage` (a ``.zip`` file)."""
-
-    default_extension = ".zip"
-    supported_extensions = frozenset({".zip"})
-    can_read_from_local_file = True
-
-    def read_from_local_file(self, path: str, component: str | None = None, expected_size: int = -1) -> Any:
-        # Docstring inherited.
-        return ModelPackage.read(path)
-
-    def write_local_file(self, in_memory_dataset: Any, uri: ResourcePath) -> None:
-        # Docstring inherited.
-        if not isinstance(in_memory_dataset, ModelPackage):
-            raise TypeError(f"expected a ModelPackage; got {type(in_memory_dataset).__name__}.")
-        uri.write(in_memory_dataset.to_bytes())
+_MEMBER_LIMITS = {METADATA_MEMBER: MAX_METADATA_BYTES, WEIGHTS_MEMBER: MAX_WEIGHTS_BYTES}
 
 
-def put_model(butler: Butler, package: ModelPackage, run: str, dataset_type: str = "rb_model") -> DatasetRef:
-    """Store a model package in a repository, as ``trainRealBogus`` does.
-
-    Registers the dataset type (no dimensions, storage class
-    `STORAGE_CLASS`) and the RUN collection if they are new.
-
-    Parameters
-    ----------
-    butler : `lsst.daf.butler.Butler`
-        A writeable Butler.
-    package : `ModelPackage`
-        The model.
-    run : `str`
-        RUN collection to write to.
-    dataset_type : `str`, optional
-        Dataset type name.
-
-    Returns
-    -------
-    ref : `lsst.daf.butler.DatasetRef`
-        The stored dataset.
-
-    Raises
-    ------
-    lsst.meas.realbogus.errors.ModelPackageError
-        Raised with a one-line message if it cannot be stored.
-    """
-    from lsst.daf.butler import DatasetType
-
+def _validated_metadata(values: Any, source: str) -> ModelMetadata:
     try:
-        butler.registry.registerDatasetType(DatasetType(dataset_type, (), STORAGE_CLASS, universe=butler.dimensions))
-        butler.collections.register(run)
-        return butler.put(package, dataset_type, run=run)
-    except Exception as exc:
-        raise ModelPackageError(f"cannot store {dataset_type} in {run!r}: {one_line(exc)}") from None
+        metadata = ModelMetadata.model_validate(values)
+    except pydantic.ValidationError as err:
+        raise ModelPackageError(f"{source}: invalid {METADATA_MEMBER}: {one_line(err)}") from None
+    if metadata.formatVersion > FORMAT_VERSION:
+        raise ModelPackageError(
+            f"{source} has format version {metadata.formatVersion}; this package reads up to "
+            f"{FORMAT_VERSION}."
+        )
+    return metadata
+
+
+def _expected_tensors(package: ModelPackage, config: Any) -> dict[str, TensorSpec]:
+    """Names, shapes and dtypes of the declared architecture's weights, from
+    a copy built on the ``meta`` device (nothing allocated).
+    """
+    with torch.device("meta"):
+        model = package._instantiate(config)
+    count = sum(p.numel() for p in model.parameters())
+    if count > MAX_PARAMETERS:
+        raise ModelPackageError(f"model package declares {package.architecture!r} with {count} parameters; "
+                                f"at most {MAX_PARAMETERS} are built.")
+    return {name: TensorSpec(_SAFETENSORS_DTYPES.get(t.dtype, str(t.dtype)), tuple(t.shape))
+            for name, t in model.state_dict().items()}
+
+
+def _probe(model: torch.nn.Module, size: int, version: str) -> None:
+    """Refuse a network whose logits are not finite on a fixed probe batch:
+    blank, noise, and the extremes of normalized cutouts.
+    """
+    # Two triplets: a blank one, and noise at 30 sigma with the difference
+    # channel at the largest value a snrAsinh cutout reaches (~90).
+    noise = 30.0 * torch.randn((1, 3, size, size), generator=torch.Generator().manual_seed(0))
+    noise[:, 2] = 90.0
+    probe = torch.cat([torch.zeros((1, 3, size, size)), noise])
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        logits = model(probe.to(device)).float()
+    if not bool(torch.isfinite(logits).all()):
+        raise ModelPackageError(f"model {version} gives non-finite logits on the probe batch (its weights "
+                                "overflow); it cannot be used to score.")

@@ -38,6 +38,7 @@ from torch import nn
 import lsst.pex.config as pexConfig
 
 from ._base import RealBogusModel, dropout_field, modelRegistry
+from ._limits import MAX_CHANNELS, MAX_DENSE_WIDTH, MAX_KERNEL_SIZE, check_layer_list
 
 
 class RbcnnConfig(pexConfig.Config):
@@ -48,17 +49,20 @@ class RbcnnConfig(pexConfig.Config):
         default=[16, 32, 64],
         doc="Output channels of the convolution blocks (convolution, ReLU, 2x2 max-pool), in order.",
     )
-    kernelSize = pexConfig.Field(
-        dtype=int, default=5, doc="Side of the convolution kernels (odd; padded by kernelSize // 2)."
+    kernelSize = pexConfig.RangeField(
+        dtype=int, default=5, min=1, max=MAX_KERNEL_SIZE, inclusiveMax=True,
+        doc="Side of the convolution kernels (odd; padded by kernelSize // 2).",
     )
     dropout = dropout_field(0.4, "Dropout on the flattened features, before the hidden dense layer.")
-    denseWidth = pexConfig.RangeField(dtype=int, default=32, min=1, doc="Width of the hidden dense layer.")
+    denseWidth = pexConfig.RangeField(
+        dtype=int, default=32, min=1, max=MAX_DENSE_WIDTH, inclusiveMax=True,
+        doc="Width of the hidden dense layer.",
+    )
 
     def validate(self):
         super().validate()
-        if not self.channels or any(c < 1 for c in self.channels):
-            raise ValueError(f"channels must be a non-empty list of positive integers; got {self.channels}")
-        if self.kernelSize < 1 or self.kernelSize % 2 == 0:
+        check_layer_list("channels", self.channels, MAX_CHANNELS)
+        if self.kernelSize % 2 == 0:
             raise ValueError(f"kernelSize must be odd and positive; got {self.kernelSize}")
 
 

@@ -41,6 +41,7 @@ from torch import nn
 import lsst.pex.config as pexConfig
 
 from ._base import RealBogusModel, dropout_field, modelRegistry
+from ._limits import MAX_CHANNELS, MAX_KERNEL_SIZE, check_layer_list
 
 
 class RbtnConfig(pexConfig.Config):
@@ -69,17 +70,14 @@ class RbtnConfig(pexConfig.Config):
 
     def validate(self):
         super().validate()
-        if not self.stemChannels:
-            raise ValueError("stemChannels must not be empty")
+        check_layer_list("stemChannels", self.stemChannels, MAX_CHANNELS)
+        check_layer_list("stageChannels", self.stageChannels, MAX_CHANNELS, allow_empty=True)
+        check_layer_list("stemKernelSizes", self.stemKernelSizes, MAX_KERNEL_SIZE, odd=True)
         if len(self.stemKernelSizes) != len(self.stemChannels):
             raise ValueError(
                 f"stemKernelSizes has {len(self.stemKernelSizes)} entries for "
                 f"{len(self.stemChannels)} stemChannels"
             )
-        if any(k < 1 or k % 2 == 0 for k in self.stemKernelSizes):
-            raise ValueError(f"stemKernelSizes must be odd and positive; got {list(self.stemKernelSizes)}")
-        if any(c < 1 for c in list(self.stemChannels) + list(self.stageChannels)):
-            raise ValueError("stemChannels and stageChannels must be positive")
 
 
 def _conv(inChannels: int, outChannels: int, kernelSize: int, stride: int, slope: float) -> nn.Sequential:

@@ -37,6 +37,7 @@ from torch import nn
 import lsst.pex.config as pexConfig
 
 from ._base import RealBogusModel, dropout_field, modelRegistry
+from ._limits import MAX_CHANNELS, MAX_DENSE_WIDTH
 
 # Each block shrinks the map by 4 pixels (two unpadded 3x3 convolutions)
 # then pools by these factors.
@@ -55,12 +56,17 @@ class Vgg6Config(pexConfig.Config):
     """Configuration of `Vgg6`."""
 
     block1Channels = pexConfig.RangeField(
-        dtype=int, default=16, min=1, doc="Filters of both 3x3 convolutions of the first block."
+        dtype=int, default=16, min=1, max=MAX_CHANNELS, inclusiveMax=True,
+        doc="Filters of both 3x3 convolutions of the first block.",
     )
     block2Channels = pexConfig.RangeField(
-        dtype=int, default=32, min=1, doc="Filters of both 3x3 convolutions of the second block."
+        dtype=int, default=32, min=1, max=MAX_CHANNELS, inclusiveMax=True,
+        doc="Filters of both 3x3 convolutions of the second block.",
     )
-    denseWidth = pexConfig.RangeField(dtype=int, default=256, min=1, doc="Width of the hidden dense layer.")
+    denseWidth = pexConfig.RangeField(
+        dtype=int, default=256, min=1, max=MAX_DENSE_WIDTH, inclusiveMax=True,
+        doc="Width of the hidden dense layer.",
+    )
     block1Dropout = dropout_field(0.25, "Dropout after the first block's 2x2 max-pool.")
     block2Dropout = dropout_field(0.25, "Dropout after the second block's 4x4 max-pool.")
     denseDropout = dropout_field(0.5, "Dropout after the hidden dense layer.")
