@@ -60,8 +60,13 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from _benchutil import JsonLineWriter, load_average, package_versions, use_checkout
+
+if TYPE_CHECKING:
+    # The package is imported after use_checkout() has put this checkout on the path.
+    from lsst.meas.realbogus.simulation import SimulationConfig
 
 _LOG = logging.getLogger("simulator_throughput")
 
@@ -118,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_config(preset: str, visits_per_tract: int | None, seed: int | None):
+def build_config(preset: str, visits_per_tract: int | None, seed: int | None) -> SimulationConfig:
     """Return the validated simulator configuration to time.
 
     Parameters
@@ -133,6 +138,7 @@ def build_config(preset: str, visits_per_tract: int | None, seed: int | None):
     Returns
     -------
     config : `lsst.meas.realbogus.simulation.SimulationConfig`
+        The preset with the overrides.
     """
     from lsst.meas.realbogus.simulation import make_config
 
@@ -145,7 +151,7 @@ def build_config(preset: str, visits_per_tract: int | None, seed: int | None):
     return config
 
 
-def time_simulation(config, jobs: int, tmpdir: str | None) -> Measurement:
+def time_simulation(config: SimulationConfig, jobs: int, tmpdir: str | None) -> Measurement:
     """Simulate into a temporary repository and time ``Simulator.run``.
 
     Parameters
@@ -160,6 +166,7 @@ def time_simulation(config, jobs: int, tmpdir: str | None) -> Measurement:
     Returns
     -------
     measurement : `Measurement`
+        The wall clock and what was written.
     """
     from lsst.meas.realbogus.simulation import Simulator
 

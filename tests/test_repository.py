@@ -44,10 +44,10 @@ from lsst.meas.realbogus.simulation import (
     SKYMAP,
     TRACTS,
     DetectorVisitProduct,
+    ImageFactory,
     TanWcs,
     create_repository,
     day_obs_from_time,
-    make_visit_image,
     read_mask_planes,
     register_dataset_types,
     register_instrument,
@@ -145,13 +145,61 @@ class TanWcsTestCase(unittest.TestCase):
         self.assertEqual(pickle.loads(pickle.dumps(wcs)), wcs)
 
     def test_unknown_mask_plane(self):
-        wcs = _detector_wcs(3080, 0)
+        factory = _factory()
         with self.assertRaises(ValueError):
-            make_visit_image(
-                np.zeros(SHAPE), np.ones(SHAPE), {"NOT_A_PLANE": np.zeros(SHAPE, bool)}, wcs, 1.5,
-                band="r", physical_filter="r_sim_1.4", visit=1, detector=94, exposure_time_s=30.0,
-                obs_time=VISITS[1][2],
-            )
+            factory.visit_image(np.zeros(SHAPE), np.ones(SHAPE), {"NOT_A_PLANE": np.zeros(SHAPE, bool)}, 1.5)
+
+
+def _factory(**kwargs) -> ImageFactory:
+    """Return the image factory of detector 94 in visit 1."""
+    return ImageFactory(_detector_wcs(3080, 0), band="r", physical_filter="r_sim_1.4", visit=1, detector=94,
+                        exposure_time_s=30.0, obs_time=VISITS[1][2], **kwargs)
+
+
+class ImageFactoryTestCase(unittest.TestCase):
+    """Tests for building lsst.images images of a detector-visit."""
+
+    def test_visit_and_difference_images_share_metadata(self):
+        rng = np.random.default_rng(5)
+        image, variance = rng.normal(size=SHAPE), rng.uniform(1.0, 2.0, SHAPE)
+        masks = {"SAT": rng.uniform(size=SHAPE) < 0.1}
+        factory = _factory()
+        science = factory.visit_image(image, variance, masks, 1.5)
+        difference = factory.difference_image(image, variance, masks, 2.5)
+        self.assertIsInstance(science, VisitImage)
+        self.assertIsInstance(difference, DifferenceImage)
+        for made in (science, difference):
+            self.assertEqual(made.image.array.dtype, np.float32)
+            np.testing.assert_array_equal(made.image.array, image.astype(np.float32))
+            np.testing.assert_array_equal(made.variance.array, variance.astype(np.float32))
+            np.testing.assert_array_equal(read_mask_planes(made.mask)["SAT"], masks["SAT"])
+            self.assertEqual(made.obs_info, factory.obs_info())
+            self.assertEqual(made.detector.name, "R22_S11")
+            self.assertEqual(made.band, "r")
+        self.assertEqual(science.psf.sigma, 1.5)
+        self.assertEqual(difference.psf.sigma, 2.5)
+        self.assertEqual(factory.obs_info().observation_id, "LSSTCam-imSim_1")
+        self.assertEqual(pickle.loads(pickle.dumps(factory)), factory)
+
+    def test_detector_shape(self):
+        # An image may cover part of a larger detector, never more than it.
+        factory = _factory(detector_shape=(SHAPE[0] + 10, SHAPE[1] + 20))
+        image = factory.visit_image(np.zeros(SHAPE), np.ones(SHAPE), {}, 1.5)
+        self.assertEqual(image.detector.bbox, factory.camera_detector(SHAPE).bbox)
+        self.assertEqual(tuple(image.detector.bbox.shape), (SHAPE[0] + 10, SHAPE[1] + 20))
+        self.assertEqual(tuple(image.image.bbox.shape), SHAPE)
+        small = _factory(detector_shape=(SHAPE[0] - 1, SHAPE[1]))
+        with self.assertRaises(ValueError):
+            small.visit_image(np.zeros(SHAPE), np.ones(SHAPE), {}, 1.5)
+
+    def test_bad_arrays(self):
+        factory = _factory()
+        with self.assertRaises(ValueError):
+            factory.difference_image(np.zeros(SHAPE), np.ones((SHAPE[0], SHAPE[1] + 1)), {}, 1.5)
+        with self.assertRaises(ValueError):
+            factory.difference_image(np.zeros(SHAPE[0]), np.ones(SHAPE[0]), {}, 1.5)
+        with self.assertRaises(ValueError):
+            factory.visit_image(np.zeros(SHAPE), np.ones(SHAPE), {"SAT": np.zeros((2, 2), bool)}, 1.5)
 
 
 class RepositoryTestCase(unittest.TestCase):
@@ -265,6 +313,38 @@ class RepositoryTestCase(unittest.TestCase):
             self.assertEqual(patches, {24})  # the central patch of 7x7
         self.assertTrue(tract_region(3080).contains(
             _detector_wcs(3080, 0).sky_polygon(SHAPE).getVertices()[0]))
+
+    def test_visit_records(self):
+        tract, band, obs_time = VISITS[1]
+        data_id = {"instrument": INSTRUMENT, "exposure": 1, "visit": 1}
+        (exposure,) = self.butler.registry.queryDimensionRecords("exposure", dataId=data_id)
+        (visit,) = self.butler.registry.queryDimensionRecords("visit", dataId=data_id)
+        self.assertEqual(exposure.obs_id, f"{INSTRUMENT}_1")
+        self.assertEqual(exposure.group, f"{INSTRUMENT}_1")
+        self.assertEqual((exposure.tracking_ra, exposure.tracking_dec), TRACTS[tract])
+        self.assertEqual(exposure.sky_angle, 20.0)
+        for record in (exposure, visit):
+            self.assertEqual(record.physical_filter, PHYSICAL_FILTERS[band])
+            self.assertEqual(record.day_obs, day_obs_from_time(obs_time))
+            self.assertEqual(record.exposure_time, 30.0)
+            self.assertEqual(record.timespan.begin, obs_time.tai)
+        for detector in DETECTORS:
+            for vertex in _detector_wcs(tract, DETECTORS.index(detector)).sky_polygon(SHAPE).getVertices():
+                self.assertTrue(visit.region.contains(vertex))
+
+    def test_register_visit_checks(self):
+        tract, band, obs_time = VISITS[1]
+        good = dict(visit=3, band=band, physical_filter=PHYSICAL_FILTERS[band], exposure_time_s=30.0,
+                    obs_begin=obs_time, boresight_ra=TRACTS[tract][0], boresight_dec=TRACTS[tract][1],
+                    rotation_deg=0.0, detector_regions={94: _detector_wcs(tract, 0).sky_polygon(SHAPE)})
+        for bad, fragment in (({"detector_regions": {}}, "no detector regions"),
+                              ({"physical_filter": "g_sim_1.4"}, "not that of band"),
+                              ({"day_obs": day_obs_from_time(obs_time) + 1}, "disagrees")):
+            with self.assertRaisesRegex(ValueError, fragment):
+                register_visit(self.butler, **{**good, **bad})
+        self.assertEqual(
+            list(self.butler.registry.queryDimensionRecords("visit", dataId={"instrument": INSTRUMENT},
+                                                            where="visit = 3")), [])
 
     def test_cli(self):
         butler = _butler_executable()

@@ -26,6 +26,7 @@ import unittest
 
 import galsim
 import numpy as np
+from astropy.table import Table
 
 import lsst.utils.tests
 from lsst.meas.realbogus.simulation import (
@@ -33,10 +34,14 @@ from lsst.meas.realbogus.simulation import (
     REAL_CLASSES,
     ArtifactMap,
     DetectionConfig,
+    Scene,
+    StaticObjects,
+    Transients,
     apply_saturation,
     detect_and_measure,
     draw_psf_image,
     electrons_per_njy,
+    label_detections,
     make_config,
     make_psf,
     matching_kernel,
@@ -126,6 +131,26 @@ class DetectionTestCase(lsst.utils.tests.TestCase):
         self.assertAlmostEqual(pos["psfFluxErr"] / expected_err, 1.0, delta=0.05)
         self.assertAlmostEqual(pos["ixx"], sigma_px**2 / 2, delta=0.5)
 
+    def test_max_sources_keeps_most_significant(self):
+        scale, fwhm = 0.2, 0.8
+        psf = make_psf("gaussian", fwhm)
+        image = galsim.ImageF(galsim.BoundsI(0, 99, 0, 99), scale=scale)
+        psf.withFlux(1500.0).drawImage(image, center=galsim.PositionD(40.0, 20.0))
+        psf.withFlux(-3000.0).drawImage(image, center=galsim.PositionD(70.0, 60.0), add_to_image=True)
+        psf.withFlux(2000.0).drawImage(image, center=galsim.PositionD(20.0, 80.0), add_to_image=True)
+        data = image.array + np.random.default_rng(1).normal(0, 2.0, image.array.shape)
+        config = DetectionConfig()
+        config.maxSources = 2
+        table = detect_and_measure(data, np.full(data.shape, 4.0), {}, draw_psf_image(psf, 15, scale),
+                                   fwhm / scale / 2.3548, config, id_base=0)
+        # The two most significant of three, still in row order.
+        self.assertEqual(len(table), 2)
+        self.assertEqual(list(table["isNegative"]), [True, False])
+        np.testing.assert_allclose(table["x"], [70.0, 20.0], atol=0.3)
+        np.testing.assert_allclose(table["y"], [60.0, 80.0], atol=0.3)
+        self.assertTrue(np.all(np.isnan(table["coord_ra"])))
+        self.assertFalse(np.any(table["pixelFlags_edge"]))
+
     def test_empty(self):
         data = np.zeros((50, 50))
         table = detect_and_measure(data, np.ones_like(data), {}, np.ones((5, 5)) / 25, 1.5, DetectionConfig(),
@@ -133,6 +158,69 @@ class DetectionTestCase(lsst.utils.tests.TestCase):
         self.assertEqual(len(table), 0)
         self.assertIn("pixelFlags_edge", table.colnames)
         self.assertIn("psfFlux", table.colnames)
+
+
+class LabelTestCase(lsst.utils.tests.TestCase):
+    """Each rule of `label_detections` on a hand-made scene."""
+
+    def test_rules(self):
+        shape = (100, 100)
+        static = StaticObjects(
+            id=np.array([1, 2, 3, 4]),
+            kind=np.zeros(4, int),
+            x=np.array([30.0, 70.0, 30.0, 50.0]),
+            y=np.array([30.0, 30.0, 70.0, 80.0]),
+            template_flux=np.array([1e5, 1e5, 1e5, 1e4]),
+            science_flux=np.array([1e5, 1e5, 1e5, 2e4]),  # 4 is a variable star
+            sersic_n=np.zeros(4),
+            half_light=np.zeros(4),
+            q=np.ones(4),
+            beta=np.zeros(4),
+            offset_x=np.array([0.0, 0.3, 0.0, 0.0]),  # 2 is misregistered
+            offset_y=np.zeros(4),
+        )
+        transients = Transients(id=np.array([5]), kind=np.array([0]), x=np.array([70.0]), y=np.array([70.0]),
+                                flux=np.array([5000.0]), host=np.array([-1]), trail_x=np.zeros(1),
+                                trail_y=np.zeros(1))
+        amap = ArtifactMap(shape)
+        amap.mark("cosmicRay", (np.array([10]), np.array([50])))
+        edge = np.zeros(shape, bool)
+        edge[:, :5] = True
+        gap = np.zeros(shape, bool)
+        gap[:, 85:90] = True
+        expected = [
+            ((70.2, 70.1, False), "snHosted"),
+            ((70.2, 70.1, True), "noise"),  # a real change of the other sign
+            ((50.4, 80.3, False), "variableStar"),
+            ((50.5, 10.2, False), "cosmicRay"),
+            ((2.0, 50.0, False), "edge"),
+            ((87.0, 50.0, False), "templateGap"),
+            ((31.0, 30.5, False), "psfResidual"),
+            ((70.5, 30.0, True), "dipole"),
+            ((30.0, 71.0, False), "saturated"),
+            ((50.0, 50.0, False), "noise"),
+        ]
+        sources = Table({
+            "diaSourceId": np.arange(len(expected), dtype=np.int64),
+            "x": [x for (x, _, _), _ in expected],
+            "y": [y for (_, y, _), _ in expected],
+            "psfFluxErr": np.full(len(expected), 100.0),
+            "isNegative": [neg for (_, _, neg), _ in expected],
+        })
+        radius = np.arange(81)
+        truth = label_detections(
+            sources, Scene(static, transients, 1.0), amap, edge_mask=edge, gap_band=gap,
+            saturated_ids=np.array([3]), fwhm_px=4.0,
+            psf_profile=np.exp(-0.5 * radius**2 / 4.0) / (8 * np.pi), pixel_noise_e=10.0,
+            match_radius=1.0, real_min_significance=2.0, e_per_njy=1.0, pixel_scale=0.2,
+        )
+        self.assertEqual(list(truth["truth_class"]), [label for _, label in expected])
+        self.assertEqual(list(truth["is_real"]), [True, False, True] + [False] * 7)
+        self.assertEqual(list(truth["truth_id"]), [5, -1, 4, -1, -1, -1, 1, 2, 3, -1])
+        np.testing.assert_array_equal(truth["true_flux"][:3], [5000.0, np.nan, 1e4])
+        self.assertAlmostEqual(truth["match_distance"][0], math.hypot(0.2, 0.1))
+        self.assertAlmostEqual(truth["match_distance"][6], math.hypot(1.0, 0.5))
+        self.assertTrue(np.isnan(truth["match_distance"][9]))
 
 
 class SaturationTestCase(lsst.utils.tests.TestCase):

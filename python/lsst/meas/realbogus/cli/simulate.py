@@ -29,8 +29,8 @@ import argparse
 import logging
 import sys
 
-from ..errors import CliError, UnknownPresetError, one_line
-from ..simulation._config import SimulationConfig, make_config
+from ..errors import CliError, RepositoryExistsError, UnknownPresetError, one_line
+from ..simulation import SimulationConfig, Simulator, make_config
 from ._options import apply_config_overrides
 
 
@@ -91,9 +91,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.show_config:
             config.saveToStream(sys.stdout)
             return 0
-        from ..errors import RepositoryExistsError
-        from ..simulation._simulator import Simulator
-
         simulator = Simulator(config)
         try:
             summary = simulator.run(args.repo, jobs=args.jobs, overwrite=args.overwrite,
@@ -102,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             raise CliError(str(exc)) from None
         print(summary.format())
         if args.gallery:
-            from ..evaluation._gallery import write_gallery
+            from ..evaluation import write_gallery  # matplotlib only when asked for
 
             write_gallery(args.repo, args.gallery, collections=config.run)
             print(f"gallery written to {args.gallery}")

@@ -29,10 +29,15 @@ from ._config import *
 from ._detection import *
 from ._detectorVisit import *
 from ._difference import *
+from ._dimensionRecords import *
 from ._imageFactory import *
+from ._instrument import *
+from ._maskPlanes import *
 from ._render import *
 from ._repository import *
 from ._scene import *
 from ._simulator import *
+from ._skymap import *
 from ._survey import *
+from ._tanWcs import *
 from ._truth import *

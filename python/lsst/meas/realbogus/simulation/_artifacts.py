@@ -40,6 +40,8 @@ __all__ = [
 
 import numpy as np
 
+from ..triplets import extract_stamps
+
 # Codes in the artifact map, in order of precedence (higher wins).
 ARTIFACT_CODES = {"satellite": 1, "badColumn": 2, "hotPixel": 3, "cosmicRay": 4, "saturated": 5}
 _CLASS_OF_CODE = {v: k for k, v in ARTIFACT_CODES.items()}
@@ -62,8 +64,6 @@ class ArtifactMap:
 
         Returns an object array with '' where no artifact is near.
         """
-        from ..triplets._cutouts import extract_stamps
-
         size = 2 * radius + 1
         stamps, _ = extract_stamps(self.codes, x, y, size, fill=0)
         best = stamps.reshape(len(x), -1).max(axis=1) if len(x) else np.zeros(0, dtype=np.uint8)

@@ -45,13 +45,12 @@ __all__ = [
 from lsst.pex.config import ChoiceField, Config, ConfigField, DictField, Field, ListField, RangeField
 
 from ..errors import UnknownPresetError
+from ._instrument import PHYSICAL_FILTERS
 
 # Per-band photometry of a 30 s LSST visit (SMTN-002): zero point in AB mag
 # for 1 e-/s and dark-sky brightness in mag/arcsec^2.
 _ZERO_POINTS = {"u": 26.52, "g": 28.51, "r": 28.36, "i": 28.17, "z": 27.78, "y": 26.82}
 _SKY_BRIGHTNESS = {"u": 23.05, "g": 22.25, "r": 21.2, "i": 20.46, "z": 19.61, "y": 18.6}
-# imSim physical filter names.
-_PHYSICAL_FILTERS = {b: f"{b}_sim_1.4" for b in "ugrizy"}
 
 
 class SurveyConfig(Config):
@@ -110,13 +109,13 @@ class SurveyConfig(Config):
         doc="Dark-sky brightness by band, mag/arcsec^2 (SMTN-002).", default=dict(_SKY_BRIGHTNESS)
     )
     physicalFilters = DictField[str, str](
-        doc="Physical filter name by band (imSim).", default=dict(_PHYSICAL_FILTERS)
+        doc="Physical filter name by band (imSim).", default=dict(PHYSICAL_FILTERS)
     )
     skyScatter = RangeField[float](
         doc="Log-normal scatter of the sky level over visits (moon, airmass), dex.", default=0.1, min=0.0
     )
 
-    def validate(self):
+    def validate(self) -> None:
         super().validate()
         if self.seeingMin > self.seeingMax:
             raise ValueError(f"seeingMin ({self.seeingMin}) > seeingMax ({self.seeingMax}).")
@@ -308,7 +307,7 @@ class SimulationConfig(Config):
     artifacts = ConfigField[ArtifactConfig](doc="Bogus sources.")
     detection = ConfigField[DetectionConfig](doc="Detection and measurement.")
 
-    def validate(self):
+    def validate(self) -> None:
         super().validate()
         for name in ("dipoleOffset", "cosmicRayElectrons", "hotPixelElectrons", "satelliteSurfaceBrightness"):
             lo, hi = getattr(self.artifacts, name)

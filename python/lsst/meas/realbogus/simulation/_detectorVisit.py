@@ -19,7 +19,13 @@
 # You should have received a copy of the GNU General Public License
 # along with this program.  If not, see <https://www.gnu.org/licenses/>.
 
-"""Simulate one detector-visit: science, template, difference, detections, truth."""
+"""Simulate one detector-visit: science, template, difference, detections,
+truth.
+
+`simulate_detector_visit` runs the steps in order.  Each step draws from the
+detector-visit's generators, so the order of the steps, and of the draws
+within them, is part of the output: reordering them changes every pixel.
+"""
 
 from __future__ import annotations
 
@@ -29,75 +35,28 @@ import math
 
 import galsim
 import numpy as np
+from astropy.table import Table
 from astropy.time import Time
 from scipy import ndimage
 
-from ._artifacts import (
-    ArtifactMap,
-    add_bad_column,
-    add_cosmic_rays,
-    add_hot_pixels,
-    add_satellite_trail,
-    apply_saturation,
-)
 from ._config import SimulationConfig
 from ._detection import detect_and_measure
-from ._difference import matching_kernel, subtract
-from ._render import PsfField, draw_psf_image, render_sources
+from ._difference import DifferenceResult, matching_kernel, subtract
+from ._exposures import (
+    COADD_EDGE_BAND,
+    FWHM_TO_SIGMA,
+    ScienceExposure,
+    SkyBackground,
+    TemplateExposure,
+    seeing_pixels,
+    simulate_science,
+    simulate_template,
+)
+from ._render import PsfField, draw_psf_image
 from ._repository import DetectorVisitProduct
 from ._scene import Scene, draw_scene
-from ._survey import DetectorVisitSpec, template_coverage
-
-_FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
-# Width of the coadd-edge band where fewer visits went into the template.
-_COADD_EDGE_BAND = 40
-
-
-def _seed(config: SimulationConfig, *keys: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([config.seed, *keys]))
-
-
-def _render(shape, psf_field, scene: Scene, scale, *, template: bool, shift=(0.0, 0.0), alt_field=None,
-            in_band=None) -> np.ndarray:
-    height, width = shape
-    image = galsim.ImageF(galsim.BoundsI(0, width - 1, 0, height - 1), scale=scale)
-    st = scene.static
-    if template:
-        x, y, flux = st.x + st.offset_x + shift[0], st.y + st.offset_y + shift[1], st.template_flux
-    else:
-        x, y, flux = st.x, st.y, st.science_flux
-    override = None
-    if alt_field is not None and in_band is not None and len(x):
-        override = _sample(in_band, x, y)
-    render_sources(image, psf_field, x, y, flux, sersic_n=st.sersic_n, half_light=st.half_light, q=st.q,
-                   beta=st.beta, psf_override=override, alt_psf_field=alt_field, scale=scale)
-    if not template:
-        tr = scene.transients
-        # Moving objects: the flux spread along the trail.
-        steps = 7
-        for k in range(steps):
-            frac = k / (steps - 1) if steps > 1 else 0.0
-            render_sources(image, psf_field, tr.x + frac * tr.trail_x, tr.y + frac * tr.trail_y,
-                           tr.flux / steps, scale=scale, min_flux=0.1)
-    return image.array.astype(np.float64)
-
-
-def _sample(plane: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    # Value of the pixel under each position (clamped to the image).
-    h, w = plane.shape
-    ix = np.clip(np.floor(x + 0.5).astype(int), 0, w - 1)
-    iy = np.clip(np.floor(y + 0.5).astype(int), 0, h - 1)
-    return plane[iy, ix]
-
-
-def _radial_profile(psf: galsim.GSObject, scale: float, radius: int = 80) -> np.ndarray:
-    """Largest pixel value of a unit-flux PSF at each integer radius."""
-    image = psf.drawImage(nx=2 * radius + 1, ny=2 * radius + 1, scale=scale, method="auto").array
-    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
-    r = np.rint(np.hypot(xx, yy)).astype(int).ravel()
-    profile = np.zeros(r.max() + 1)
-    np.maximum.at(profile, r, image.ravel())
-    return profile[: radius + 1]
+from ._survey import DetectorVisitSpec
+from ._truth import label_detections
 
 
 def simulate_detector_visit(spec: DetectorVisitSpec, config: SimulationConfig) -> DetectorVisitProduct:
@@ -115,144 +74,140 @@ def simulate_detector_visit(spec: DetectorVisitSpec, config: SimulationConfig) -
     product : `DetectorVisitProduct`
         Images (nJy), masks, detections and their truth labels.
     """
-    from ._truth import label_detections
-
-    survey, tcfg, acfg = config.survey, config.template, config.artifacts
-    visit = spec.visit
-    rng = _seed(config, visit.visit, spec.detector)
-    det_rng = _seed(config, spec.detector, 0xDE7)  # defects persist across visits
-    shape = (spec.height, spec.width)
-    scale = survey.pixelScale
-    band = visit.band
-
-    scene = draw_scene(rng, config, band=band, width=spec.width, height=spec.height)
-    e_per_njy = scene.zero_point_e
-    zp_e = survey.zeroPoints[band] + 2.5 * math.log10(survey.exposureTime)
-    sky_e = 10 ** (-0.4 * (survey.skyBrightness[band] - 5 * math.log10(scale) - zp_e)) * visit.sky_scale
-    read_var = survey.readNoise**2
-
-    # --- Science exposure (electrons) ---
-    g1, g2 = rng.normal(0.0, survey.psfEllipticity, 2)
-    gx, gy = rng.normal(0.0, survey.psfFwhmGradient, 2)
-    sci_field = PsfField(survey.psfProfile, visit.seeing, spec.width, spec.height, beta=survey.psfMoffatBeta,
-                         g1=float(g1), g2=float(g2), grad_x=float(gx), grad_y=float(gy))
-    signal = _render(shape, sci_field, scene, scale, template=False)
-    amap = ArtifactMap(shape)
-    noise_e = math.sqrt(sky_e + read_var)
-    sat_trail = rng.random() < acfg.satelliteProbability
-    streak = np.zeros(shape, dtype=bool)
-    if sat_trail:
-        peak = rng.uniform(*acfg.satelliteSurfaceBrightness)
-        sigma = visit.seeing / scale * _FWHM_TO_SIGMA * rng.uniform(1.0, 2.5)
-        before = signal.copy()
-        add_satellite_trail(signal, amap, rng, peak=peak, sigma=sigma, noise=noise_e)
-        trail = signal - before
-        # The pipeline's streak masking finds trails brighter than ~1 sigma
-        # per pixel along their length.
-        if peak > noise_e:
-            streak = trail > 0.5 * noise_e
-    science_e = rng.poisson(np.clip(signal + sky_e, 0, None)).astype(np.float64)
-    science_e += rng.normal(0.0, survey.readNoise, shape)
-    area_cm2 = spec.width * spec.height * 1e-6  # 10 um pixels
-    add_cosmic_rays(science_e, amap, rng, count=int(rng.poisson(acfg.cosmicRayRate * area_cm2
-                                                                  * survey.exposureTime)),
-                    electrons=tuple(acfg.cosmicRayElectrons))
-    n_hot = int(det_rng.poisson(acfg.hotPixelDensity * spec.width * spec.height / 1e6))
-    add_hot_pixels(science_e, amap, det_rng, count=n_hot, electrons=tuple(acfg.hotPixelElectrons))
-    bad = np.zeros(shape, dtype=bool)
-    if det_rng.random() < acfg.badColumnProbability:
-        add_bad_column(science_e, amap, bad, det_rng, masked=det_rng.random() < acfg.badColumnMaskedFraction)
-    sat = np.zeros(shape, dtype=bool)
-    apply_saturation(science_e, amap, sat, survey.fullWell)
-    science_e -= sky_e  # background-subtracted, as calibrated visit images are
-    science_var_e = np.clip(signal, 0, None) + sky_e + read_var
-    science_var_e[sat] = np.maximum(science_var_e[sat], survey.fullWell)
-
-    # Static objects whose peak pixel saturated.
-    st = scene.static
-    peak_vals = _sample(sat, st.x, st.y)
-    inside = (st.x >= 0) & (st.x < spec.width) & (st.y >= 0) & (st.y < spec.height)
-    saturated_ids = st.id[peak_vals & inside]
-
-    # --- Template: deeper, better seeing, warped, ending where the tract ends ---
-    yy, xx = np.mgrid[0:spec.height, 0:spec.width]
-    ra, dec = spec.wcs.pixel_to_sky(xx.ravel(), yy.ravel())
-    covered = template_coverage(visit.tract, ra, dec).reshape(shape)
-    in_band = np.zeros(shape, dtype=bool)
-    if not covered.all():
-        in_band = covered & (ndimage.distance_transform_edt(covered) <= _COADD_EDGE_BAND)
-    t_fwhm = min(tcfg.fwhm, tcfg.maxFwhmRatio * visit.seeing)
-    tmpl_field = PsfField(survey.psfProfile, t_fwhm, spec.width, spec.height, beta=survey.psfMoffatBeta)
-    # Fewer, different visits at the coadd edge: a wider PSF and more noise.
-    edge_field = PsfField(survey.psfProfile, t_fwhm * 1.2, spec.width, spec.height, beta=survey.psfMoffatBeta)
-    shift = tuple(rng.normal(0.0, tcfg.astrometricScatter, 2))
-    t_signal = _render(shape, tmpl_field, scene, scale, template=True, shift=shift, alt_field=edge_field,
-                       in_band=in_band)
-    t_signal *= 1.0 + rng.normal(0.0, tcfg.photometricScatter)
-    depth = np.where(in_band, tcfg.depthVisits / 4.0, tcfg.depthVisits)
-    t_var_e = (np.clip(t_signal, 0, None) + sky_e + read_var) / depth
-    t_noise = rng.normal(0.0, 1.0, shape)
-    if tcfg.warpCorrelation > 0:
-        # Warping correlates the noise; the variance plane keeps the
-        # per-pixel value and ignores the covariance, as the pipeline does.
-        t_noise = ndimage.gaussian_filter(t_noise, tcfg.warpCorrelation)
-        t_noise /= t_noise.std()
-    template_e = t_signal + t_noise * np.sqrt(t_var_e)
-    template_e[~covered] = np.nan
-    t_var_e[~covered] = np.nan
-
-    # --- Difference: the template matched to a (slightly wrong) science PSF model ---
-    fwhm_px = visit.seeing / scale
-    ksize = 2 * int(math.ceil(4.0 * fwhm_px)) + 1
-    model_scale = 1.0 + rng.normal(0.0, tcfg.psfModelError)
-    kernel = matching_kernel(draw_psf_image(sci_field.nominal(model_scale), ksize, scale),
-                             draw_psf_image(tmpl_field.nominal(), ksize, scale))
-    to_njy = 1.0 / e_per_njy
-    diff = subtract(science_e * to_njy, science_var_e * to_njy**2, template_e * to_njy, t_var_e * to_njy**2,
-                    kernel, edge_width=acfg.edgeWidth)
-    gap_band = ndimage.binary_dilation(~covered, iterations=_COADD_EDGE_BAND + ksize // 2) & ~diff.no_data \
-        if not covered.all() else np.zeros(shape, dtype=bool)
-
-    science_masks = {"SAT": sat, "BAD": bad, "INTRP": bad.copy(), "STREAK": streak}
-    template_masks = {"NO_DATA": ~covered}
-    diff_masks = dict(science_masks, NO_DATA=diff.no_data, EDGE=diff.edge)
-
-    # --- Detection, measurement and truth ---
-    psf_size = 2 * int(math.ceil(2.0 * fwhm_px)) + 1
-    psf_image = draw_psf_image(sci_field.nominal(model_scale), psf_size, scale)
-    id_base = (visit.visit * 1000 + spec.detector) * 100000
-    sources = detect_and_measure(diff.image, diff.variance, diff_masks, psf_image,
-                                 fwhm_px * model_scale * _FWHM_TO_SIGMA, config.detection,
-                                 id_base=id_base, wcs=spec.wcs)
-    truth = label_detections(
-        sources, scene, amap, edge_mask=diff.edge, gap_band=gap_band, saturated_ids=saturated_ids,
-        fwhm_px=fwhm_px, psf_profile=_radial_profile(sci_field.nominal(), scale), pixel_noise_e=noise_e, match_radius=config.detection.matchRadius,
-        real_min_significance=config.detection.realMinSignificance, e_per_njy=e_per_njy,
-        pixel_scale=scale,
-    )
+    rng = _seed(config, spec.visit.visit, spec.detector)
+    detector_rng = _seed(config, spec.detector, 0xDE7)  # defects persist across visits
+    scene = draw_scene(rng, config, band=spec.visit.band, width=spec.width, height=spec.height)
+    sky = SkyBackground.of(spec, config)
+    science = simulate_science(rng, detector_rng, spec, config, scene, sky)
+    template = simulate_template(rng, spec, config, scene, sky)
+    # The science PSF *model* the kernel is fitted with has a FWHM error.
+    model_scale = 1.0 + rng.normal(0.0, config.template.psfModelError)
+    difference = _subtract_template(spec, config, science, template, model_scale, scene.zero_point_e)
+    science_masks = science.masks()
+    difference_masks = dict(science_masks, NO_DATA=difference.no_data, EDGE=difference.edge)
+    sources = _detect(spec, config, science.psf_field, model_scale, difference, difference_masks)
+    truth = _label(spec, config, sources, scene, science, sky, difference, template.covered)
+    # Detection footprints are not kept: the DETECTED planes are written empty.
     for name in ("DETECTED", "DETECTED_NEGATIVE"):
-        diff_masks[name] = np.zeros(shape, dtype=bool)
-
+        difference_masks[name] = np.zeros(science.image.shape, dtype=bool)
+    to_njy = 1.0 / scene.zero_point_e
     return DetectorVisitProduct(
-        visit=visit.visit,
+        visit=spec.visit.visit,
         detector=spec.detector,
-        band=band,
-        physical_filter=visit.physical_filter,
+        band=spec.visit.band,
+        physical_filter=spec.visit.physical_filter,
         wcs=spec.wcs,
-        science_psf_sigma=fwhm_px * _FWHM_TO_SIGMA,
-        template_psf_sigma=t_fwhm / scale * _FWHM_TO_SIGMA,
-        difference_psf_sigma=fwhm_px * _FWHM_TO_SIGMA,
-        science_image=(science_e * to_njy).astype(np.float32),
-        science_variance=(science_var_e * to_njy**2).astype(np.float32),
+        science_psf_sigma=seeing_pixels(spec, config) * FWHM_TO_SIGMA,
+        template_psf_sigma=template.fwhm / config.survey.pixelScale * FWHM_TO_SIGMA,
+        difference_psf_sigma=seeing_pixels(spec, config) * FWHM_TO_SIGMA,
+        science_image=(science.image * to_njy).astype(np.float32),
+        science_variance=(science.variance * to_njy**2).astype(np.float32),
         science_masks=science_masks,
-        template_image=(template_e * to_njy).astype(np.float32),
-        template_variance=(t_var_e * to_njy**2).astype(np.float32),
-        template_masks=template_masks,
-        difference_image=diff.image,
-        difference_variance=diff.variance,
-        difference_masks=diff_masks,
+        template_image=(template.image * to_njy).astype(np.float32),
+        template_variance=(template.variance * to_njy**2).astype(np.float32),
+        template_masks={"NO_DATA": ~template.covered},
+        difference_image=difference.image,
+        difference_variance=difference.variance,
+        difference_masks=difference_masks,
         sources=sources,
         truth=truth,
-        obs_time=Time(visit.mjd, format="mjd", scale="tai"),
-        exposure_time_s=visit.exposure_time,
+        obs_time=Time(spec.visit.mjd, format="mjd", scale="tai"),
+        exposure_time_s=spec.visit.exposure_time,
     )
+
+
+def _seed(config: SimulationConfig, *keys: int) -> np.random.Generator:
+    """Return the generator of a part of the simulation, from the master
+    seed and keys (detector-visits draw independently of one another, so
+    results do not depend on how many run in parallel).
+    """
+    return np.random.default_rng(np.random.SeedSequence([config.seed, *keys]))
+
+
+def _subtract_template(
+    spec: DetectorVisitSpec,
+    config: SimulationConfig,
+    science: ScienceExposure,
+    template: TemplateExposure,
+    model_scale: float,
+    electrons_per_njy: float,
+) -> DifferenceResult:
+    """Match the template to a (slightly wrong) model of the science PSF
+    and subtract it; the difference is in nJy.
+    """
+    scale = config.survey.pixelScale
+    size = 2 * int(math.ceil(4.0 * seeing_pixels(spec, config))) + 1
+    kernel = matching_kernel(draw_psf_image(science.psf_field.nominal(model_scale), size, scale),
+                             draw_psf_image(template.psf_field.nominal(), size, scale))
+    to_njy = 1.0 / electrons_per_njy
+    return subtract(science.image * to_njy, science.variance * to_njy**2, template.image * to_njy,
+                    template.variance * to_njy**2, kernel, edge_width=config.artifacts.edgeWidth)
+
+
+def _detect(
+    spec: DetectorVisitSpec,
+    config: SimulationConfig,
+    science_psf: PsfField,
+    model_scale: float,
+    difference: DifferenceResult,
+    masks: dict[str, np.ndarray],
+) -> Table:
+    """Detect and measure DIA sources with the science PSF model."""
+    scale = config.survey.pixelScale
+    fwhm_px = seeing_pixels(spec, config)
+    psf_image = draw_psf_image(science_psf.nominal(model_scale), 2 * int(math.ceil(2.0 * fwhm_px)) + 1, scale)
+    id_base = (spec.visit.visit * 1000 + spec.detector) * 100000
+    return detect_and_measure(difference.image, difference.variance, masks, psf_image,
+                              fwhm_px * model_scale * FWHM_TO_SIGMA, config.detection, id_base=id_base,
+                              wcs=spec.wcs)
+
+
+def _label(
+    spec: DetectorVisitSpec,
+    config: SimulationConfig,
+    sources: Table,
+    scene: Scene,
+    science: ScienceExposure,
+    sky: SkyBackground,
+    difference: DifferenceResult,
+    covered: np.ndarray,
+) -> Table:
+    """Label every detection with what was injected (``dia_source_truth``)."""
+    scale = config.survey.pixelScale
+    return label_detections(
+        sources,
+        scene,
+        science.artifacts,
+        edge_mask=difference.edge,
+        gap_band=_template_gap_band(covered, difference),
+        saturated_ids=science.saturated_ids,
+        fwhm_px=seeing_pixels(spec, config),
+        psf_profile=_radial_profile(science.psf_field.nominal(), scale),
+        pixel_noise_e=sky.noise,
+        match_radius=config.detection.matchRadius,
+        real_min_significance=config.detection.realMinSignificance,
+        e_per_njy=scene.zero_point_e,
+        pixel_scale=scale,
+    )
+
+
+def _template_gap_band(covered: np.ndarray, difference: DifferenceResult) -> np.ndarray:
+    """Return the band along the coadd's edge, grown by the kernel, where
+    the difference has data: detections there are ``templateGap``.
+    """
+    if covered.all():
+        return np.zeros(covered.shape, dtype=bool)
+    grown = ndimage.binary_dilation(~covered, iterations=COADD_EDGE_BAND + difference.kernel.shape[0] // 2)
+    return grown & ~difference.no_data
+
+
+def _radial_profile(psf: galsim.GSObject, scale: float, radius: int = 80) -> np.ndarray:
+    """Return the largest pixel value of a unit-flux PSF at each integer
+    radius.
+    """
+    image = psf.drawImage(nx=2 * radius + 1, ny=2 * radius + 1, scale=scale, method="auto").array
+    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    r = np.rint(np.hypot(xx, yy)).astype(int).ravel()
+    profile = np.zeros(r.max() + 1)
+    np.maximum.at(profile, r, image.ravel())
+    return profile[: radius + 1]

@@ -87,8 +87,9 @@ class PsfField:
     grad_y: float = 0.0
     cells: int = 3
 
-    def __post_init__(self):
-        self._psfs = {}
+    def __post_init__(self) -> None:
+        # One GalSim object per cell, built when first needed.
+        self._psfs: dict[int, galsim.GSObject] = {}
 
     def fwhm_at(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """FWHM (arcsec) at pixel positions."""
@@ -96,11 +97,13 @@ class PsfField:
                             + self.grad_y * (2 * np.asarray(y) / self.height - 1))
 
     def cell_of(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Index of the grid cell of each pixel position."""
         cx = np.clip((np.asarray(x) / self.width * self.cells).astype(int), 0, self.cells - 1)
         cy = np.clip((np.asarray(y) / self.height * self.cells).astype(int), 0, self.cells - 1)
         return cy * self.cells + cx
 
     def psf_of_cell(self, cell: int) -> galsim.GSObject:
+        """The PSF at the centre of a grid cell."""
         if cell not in self._psfs:
             cy, cx = divmod(cell, self.cells)
             xc = (cx + 0.5) / self.cells * self.width
@@ -115,7 +118,9 @@ class PsfField:
 
 
 def _stamp_half_size(flux: float, fwhm_px: float, extent_px: float) -> int:
-    # Wide enough that the flux left outside is below the sky noise.
+    """Half-size of the stamp an object is drawn on: wide enough that the
+    flux left outside is below the sky noise.
+    """
     half = fwhm_px * (2.0 + 1.5 * max(0.0, math.log10(max(flux, 1.0) / 1e4))) + 3.0 * extent_px
     return int(min(max(math.ceil(half), 4), 160))
 
@@ -173,21 +178,34 @@ def render_sources(
         else:
             field, cell = psf_field, int(cells[i])
         psf = field.psf_of_cell(cell)
-        extent = 0.0
         if sersic_n[i] > 0:
-            hl = float(half_light[i])
-            gal = galsim.Sersic(n=float(sersic_n[i]), half_light_radius=hl, gsparams=_GSPARAMS)
-            gal = gal.shear(q=float(q[i]), beta=float(beta[i]) * galsim.radians)
-            obj = galsim.Convolve(gal, psf).withFlux(f)
-            extent = hl / scale
+            obj, extent = _galaxy(psf, f, float(sersic_n[i]), float(half_light[i]), float(q[i]), float(beta[i]),
+                                  scale)
         else:
-            obj = psf.withFlux(f)
-        half = _stamp_half_size(f, field.fwhm / scale, extent)
-        ix, iy = int(math.floor(x[i] + 0.5)), int(math.floor(y[i] + 0.5))
-        bounds = galsim.BoundsI(ix - half, ix + half, iy - half, iy + half)
-        overlap = bounds & image.bounds
-        if not overlap.isDefined():
-            continue
-        stamp = galsim.ImageF(bounds, scale=scale)
-        obj.drawImage(stamp, center=galsim.PositionD(float(x[i]), float(y[i])), method="auto")
-        image[overlap] += stamp[overlap]
+            obj, extent = psf.withFlux(f), 0.0
+        _draw_stamp(image, obj, float(x[i]), float(y[i]), _stamp_half_size(f, field.fwhm / scale, extent), scale)
+
+
+def _galaxy(
+    psf: galsim.GSObject, flux: float, sersic_n: float, half_light: float, q: float, beta: float, scale: float
+) -> tuple[galsim.GSObject, float]:
+    """Return a sheared Sersic galaxy convolved with the PSF, and its
+    half-light radius in pixels.
+    """
+    gal = galsim.Sersic(n=sersic_n, half_light_radius=half_light, gsparams=_GSPARAMS)
+    gal = gal.shear(q=q, beta=beta * galsim.radians)
+    return galsim.Convolve(gal, psf).withFlux(flux), half_light / scale
+
+
+def _draw_stamp(image: galsim.ImageF, obj: galsim.GSObject, x: float, y: float, half: int, scale: float) -> None:
+    """Draw an object on a square stamp of half-size ``half`` centred on the
+    pixel of ``x, y`` and add the part that overlaps the image.
+    """
+    ix, iy = int(math.floor(x + 0.5)), int(math.floor(y + 0.5))
+    bounds = galsim.BoundsI(ix - half, ix + half, iy - half, iy + half)
+    overlap = bounds & image.bounds
+    if not overlap.isDefined():
+        return
+    stamp = galsim.ImageF(bounds, scale=scale)
+    obj.drawImage(stamp, center=galsim.PositionD(x, y), method="auto")
+    image[overlap] += stamp[overlap]

@@ -43,7 +43,7 @@ import math
 
 import numpy as np
 
-from ._config import SimulationConfig
+from ._config import ArtifactConfig, RealSourceConfig, SceneConfig, SimulationConfig
 
 # Truth classes. A detection is real if it is caused by an astrophysical
 # change between template and science epochs.
@@ -138,18 +138,6 @@ class Scene:
     zero_point_e: float  # electrons per nJy
 
 
-def _power_law_mags(rng: np.random.Generator, n: int, bright: float, faint: float, slope: float) -> np.ndarray:
-    # Inverse CDF of dN/dm ∝ 10^(slope m) on [bright, faint].
-    if slope == 0:
-        return rng.uniform(bright, faint, n)
-    lo, hi = 10 ** (slope * bright), 10 ** (slope * faint)
-    return np.log10(lo + rng.random(n) * (hi - lo)) / slope
-
-
-def _count(rng: np.random.Generator, density: float, area_deg2: float) -> int:
-    return int(rng.poisson(density * area_deg2))
-
-
 def draw_scene(
     rng: np.random.Generator,
     config: SimulationConfig,
@@ -178,94 +166,238 @@ def draw_scene(
     Returns
     -------
     scene : `Scene`
+        The static objects and the transients, in the order drawn.
     """
-    survey, scene_cfg, reals = config.survey, config.scene, config.reals
-    e_per_njy = electrons_per_njy(survey.zeroPoints[band], survey.exposureTime)
-    scale = survey.pixelScale
-    area = (width + 2 * margin) * (height + 2 * margin) * (scale / 3600.0) ** 2
-    inner_area = width * height * (scale / 3600.0) ** 2
+    survey = config.survey
+    field = _Field(rng, width, height, margin, survey.pixelScale,
+                   electrons_per_njy(survey.zeroPoints[band], survey.exposureTime))
+    star_mag = _draw_star_magnitudes(field, config.scene, band)
+    galaxies = _draw_galaxies(field, config.scene)
+    static = _draw_static(field, config, star_mag, galaxies)
+    hosts = _host_candidates(field, static, np.concatenate([star_mag, galaxies.mag]))
+    transients = _draw_transients(field, config.reals, static, hosts, survey.exposureTime)
+    return Scene(static=static, transients=transients, zero_point_e=field.e_per_njy)
 
-    def mag_to_e(m):
-        return 10 ** (-0.4 * (m - 31.4)) * e_per_njy
 
-    def positions(n, pad):
-        return (rng.uniform(-pad, width - 1 + pad, n), rng.uniform(-pad, height - 1 + pad, n))
+@dataclasses.dataclass(frozen=True)
+class _Field:
+    """Where a scene's objects are drawn, and the generator they are drawn
+    from.
 
-    # Stars: magnitudes in the r band with a per-star colour offset.
-    n_star = _count(rng, scene_cfg.starDensity, area)
-    star_mag = _power_law_mags(rng, n_star, scene_cfg.starMagBright, scene_cfg.starMagFaint,
-                               scene_cfg.starCountSlope)
-    star_mag = star_mag + rng.normal(0.0, scene_cfg.starColorScatter, n_star) * (band != "r")
-    # Galaxies: counts, sizes shrinking with magnitude, disks and bulges.
-    n_gal = _count(rng, scene_cfg.galaxyDensity, area)
-    gal_mag = _power_law_mags(rng, n_gal, scene_cfg.galaxyMagBright, scene_cfg.galaxyMagFaint,
-                              scene_cfg.galaxyCountSlope)
-    ref_mag = scene_cfg.galaxyMagFaint - 4.0
-    half_light = (scene_cfg.galaxyHalfLightMedian * 10 ** (-0.1 * (gal_mag - ref_mag))
+    Attributes
+    ----------
+    rng : `numpy.random.Generator`
+        Source of randomness.
+    width, height : `int`
+        Detector size, pixels.
+    margin : `int`
+        Static objects are drawn this far beyond the detector.
+    scale : `float`
+        Pixel scale, arcsec.
+    e_per_njy : `float`
+        Electrons per nJy of the science exposure.
+    """
+
+    rng: np.random.Generator
+    width: int
+    height: int
+    margin: int
+    scale: float
+    e_per_njy: float
+
+    @property
+    def area(self) -> float:
+        """Area of the detector and its margin, deg^2 (`float`)."""
+        return (self.width + 2 * self.margin) * (self.height + 2 * self.margin) * (self.scale / 3600.0) ** 2
+
+    @property
+    def inner_area(self) -> float:
+        """Area of the detector, deg^2 (`float`)."""
+        return self.width * self.height * (self.scale / 3600.0) ** 2
+
+    def count(self, density: float, area_deg2: float) -> int:
+        """Draw a Poisson number of objects of ``density`` per deg^2."""
+        return int(self.rng.poisson(density * area_deg2))
+
+    def positions(self, n: int, pad: float) -> tuple[np.ndarray, np.ndarray]:
+        """Draw ``n`` uniform positions, pixels, up to ``pad`` beyond the
+        detector.
+        """
+        rng = self.rng
+        return (rng.uniform(-pad, self.width - 1 + pad, n), rng.uniform(-pad, self.height - 1 + pad, n))
+
+    def electrons(self, mag: np.ndarray) -> np.ndarray:
+        """Return the electrons of AB magnitudes."""
+        return 10 ** (-0.4 * (mag - 31.4)) * self.e_per_njy
+
+
+@dataclasses.dataclass(frozen=True)
+class _Galaxies:
+    """Magnitudes, half-light radii (arcsec) and Sersic indices of
+    galaxies.
+    """
+
+    mag: np.ndarray
+    half_light: np.ndarray
+    sersic_n: np.ndarray
+
+
+def _draw_star_magnitudes(field: _Field, scene: SceneConfig, band: str) -> np.ndarray:
+    """Draw the stars' magnitudes: r-band counts with a colour offset per
+    star in other bands.
+    """
+    n_star = field.count(scene.starDensity, field.area)
+    star_mag = _power_law_mags(field.rng, n_star, scene.starMagBright, scene.starMagFaint, scene.starCountSlope)
+    return star_mag + field.rng.normal(0.0, scene.starColorScatter, n_star) * (band != "r")
+
+
+def _draw_galaxies(field: _Field, scene: SceneConfig) -> _Galaxies:
+    """Draw galaxies: counts, sizes shrinking with magnitude, disks and
+    bulges.
+    """
+    rng = field.rng
+    n_gal = field.count(scene.galaxyDensity, field.area)
+    gal_mag = _power_law_mags(rng, n_gal, scene.galaxyMagBright, scene.galaxyMagFaint, scene.galaxyCountSlope)
+    ref_mag = scene.galaxyMagFaint - 4.0
+    half_light = (scene.galaxyHalfLightMedian * 10 ** (-0.1 * (gal_mag - ref_mag))
                   * 10 ** rng.normal(0.0, 0.15, n_gal))
-    sersic_n = np.where(rng.random(n_gal) < scene_cfg.galaxyBulgeFraction, 4.0, 1.0)
+    sersic_n = np.where(rng.random(n_gal) < scene.galaxyBulgeFraction, 4.0, 1.0)
+    return _Galaxies(gal_mag, half_light, sersic_n)
+
+
+def _draw_static(
+    field: _Field, config: SimulationConfig, star_mag: np.ndarray, galaxies: _Galaxies
+) -> StaticObjects:
+    """Place the stars and galaxies, with their variability and their
+    misregistration in the template.
+    """
+    rng = field.rng
+    n_star, n_gal = len(star_mag), len(galaxies.mag)
     n_static = n_star + n_gal
-    sx, sy = positions(n_static, margin)
+    x, y = field.positions(n_static, field.margin)
     kind = np.concatenate([np.full(n_star, STAR), np.full(n_gal, GALAXY)])
-    mags = np.concatenate([star_mag, gal_mag])
-    flux = mag_to_e(mags)
-    science_flux = flux.copy()
-    # Variable stars: a magnitude change between the epochs.
-    is_var = (kind == STAR) & (rng.random(n_static) < reals.variableStarFraction)
-    dmag = rng.normal(0.0, reals.variableAmplitude, n_static)
-    science_flux[is_var] = flux[is_var] * 10 ** (-0.4 * dmag[is_var])
-    # Misregistration between template and science (proper motion, DCR,
-    # astrometric error): the source of dipoles.
-    lo, hi = config.artifacts.dipoleOffset
-    shifted = rng.random(n_static) < config.artifacts.dipoleFraction
-    amp = np.where(shifted, rng.uniform(lo, hi, n_static), 0.0)
-    ang = rng.uniform(0, 2 * np.pi, n_static)
-    static = StaticObjects(
+    flux = field.electrons(np.concatenate([star_mag, galaxies.mag]))
+    science_flux = _vary_stars(rng, kind, flux, config.reals)
+    offset_x, offset_y = _misregistration(rng, n_static, config.artifacts)
+    return StaticObjects(
         id=np.arange(1, n_static + 1, dtype=np.int64),
         kind=kind,
-        x=sx,
-        y=sy,
+        x=x,
+        y=y,
         template_flux=flux,
         science_flux=science_flux,
-        sersic_n=np.concatenate([np.zeros(n_star), sersic_n]),
-        half_light=np.concatenate([np.zeros(n_star), half_light]),
+        sersic_n=np.concatenate([np.zeros(n_star), galaxies.sersic_n]),
+        half_light=np.concatenate([np.zeros(n_star), galaxies.half_light]),
         q=np.concatenate([np.ones(n_star), rng.uniform(0.3, 1.0, n_gal)]),
         beta=rng.uniform(0, np.pi, n_static),
-        offset_x=amp * np.cos(ang),
-        offset_y=amp * np.sin(ang),
+        offset_x=offset_x,
+        offset_y=offset_y,
     )
 
-    # Transients, drawn over the detector itself.
-    n_host = _count(rng, reals.snHostedDensity, inner_area)
-    n_free = _count(rng, reals.snHostlessDensity, inner_area)
-    n_ast = _count(rng, reals.asteroidDensity, inner_area)
-    gal_idx = np.flatnonzero((kind == GALAXY) & (sx >= 0) & (sx < width) & (sy >= 0) & (sy < height)
-                             & (mags < 24.5))
-    if len(gal_idx) == 0:
+
+def _vary_stars(
+    rng: np.random.Generator, kind: np.ndarray, flux: np.ndarray, reals: RealSourceConfig
+) -> np.ndarray:
+    """Return the science fluxes: variable stars change magnitude between
+    the epochs.
+    """
+    science_flux = flux.copy()
+    is_var = (kind == STAR) & (rng.random(len(flux)) < reals.variableStarFraction)
+    dmag = rng.normal(0.0, reals.variableAmplitude, len(flux))
+    science_flux[is_var] = flux[is_var] * 10 ** (-0.4 * dmag[is_var])
+    return science_flux
+
+
+def _misregistration(
+    rng: np.random.Generator, n: int, artifacts: ArtifactConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the template-to-science offsets of the static objects, pixels:
+    proper motion, DCR and astrometric errors, the source of dipoles.
+    """
+    lo, hi = artifacts.dipoleOffset
+    shifted = rng.random(n) < artifacts.dipoleFraction
+    amp = np.where(shifted, rng.uniform(lo, hi, n), 0.0)
+    ang = rng.uniform(0, 2 * np.pi, n)
+    return amp * np.cos(ang), amp * np.sin(ang)
+
+
+def _host_candidates(field: _Field, static: StaticObjects, mags: np.ndarray) -> np.ndarray:
+    """Return the indices of the galaxies on the detector bright enough to
+    host a supernova.
+    """
+    on_detector = (static.x >= 0) & (static.x < field.width) & (static.y >= 0) & (static.y < field.height)
+    return np.flatnonzero((static.kind == GALAXY) & on_detector & (mags < 24.5))
+
+
+def _draw_transients(
+    field: _Field,
+    reals: RealSourceConfig,
+    static: StaticObjects,
+    host_candidates: np.ndarray,
+    exposure_time: float,
+) -> Transients:
+    """Draw the transients over the detector itself: supernovae on hosts,
+    hostless transients and trailed moving objects.
+    """
+    rng = field.rng
+    n_host = field.count(reals.snHostedDensity, field.inner_area)
+    n_free = field.count(reals.snHostlessDensity, field.inner_area)
+    n_ast = field.count(reals.asteroidDensity, field.inner_area)
+    if len(host_candidates) == 0:
         n_host = 0
-    hosts = rng.choice(gal_idx, n_host) if n_host else np.zeros(0, dtype=np.int64)
-    r_off = rng.exponential(reals.hostOffsetScale, n_host) * static.half_light[hosts] / scale
-    a_off = rng.uniform(0, 2 * np.pi, n_host)
-    hx = static.x[hosts] + r_off * np.cos(a_off)
-    hy = static.y[hosts] + r_off * np.sin(a_off)
-    fx, fy = positions(n_free, 0)
-    ax, ay = positions(n_ast, 0)
+    hosts = rng.choice(host_candidates, n_host) if n_host else np.zeros(0, dtype=np.int64)
+    hx, hy = _host_offsets(field, reals, static, hosts)
+    fx, fy = field.positions(n_free, 0)
+    ax, ay = field.positions(n_ast, 0)
     n_tr = n_host + n_free + n_ast
     tmag = rng.uniform(reals.magBright, reals.magFaint, n_tr)
-    rate_lo, rate_hi = reals.asteroidRate
-    rate = rng.uniform(rate_lo, rate_hi, n_ast)  # deg/day
-    length = rate * 3600.0 / scale * survey.exposureTime / 86400.0
-    direction = rng.uniform(0, 2 * np.pi, n_ast)
+    trail_x, trail_y = _trails(field, reals, n_ast, exposure_time)
     zeros = np.zeros(n_host + n_free)
-    transients = Transients(
+    n_static = len(static)
+    return Transients(
         id=np.arange(n_static + 1, n_static + n_tr + 1, dtype=np.int64),
         kind=np.concatenate([np.full(n_host, SN_HOSTED), np.full(n_free, SN_HOSTLESS),
                              np.full(n_ast, ASTEROID)]),
         x=np.concatenate([hx, fx, ax]),
         y=np.concatenate([hy, fy, ay]),
-        flux=mag_to_e(tmag),
+        flux=field.electrons(tmag),
         host=np.concatenate([static.id[hosts], np.full(n_free + n_ast, -1)]),
-        trail_x=np.concatenate([zeros, length * np.cos(direction)]),
-        trail_y=np.concatenate([zeros, length * np.sin(direction)]),
+        trail_x=np.concatenate([zeros, trail_x]),
+        trail_y=np.concatenate([zeros, trail_y]),
     )
-    return Scene(static=static, transients=transients, zero_point_e=e_per_njy)
+
+
+def _host_offsets(
+    field: _Field, reals: RealSourceConfig, static: StaticObjects, hosts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return supernova positions: exponential offsets from their hosts in
+    units of the host's half-light radius.
+    """
+    rng = field.rng
+    r_off = rng.exponential(reals.hostOffsetScale, len(hosts)) * static.half_light[hosts] / field.scale
+    a_off = rng.uniform(0, 2 * np.pi, len(hosts))
+    return static.x[hosts] + r_off * np.cos(a_off), static.y[hosts] + r_off * np.sin(a_off)
+
+
+def _trails(
+    field: _Field, reals: RealSourceConfig, n: int, exposure_time: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the displacements of moving objects over the exposure,
+    pixels.
+    """
+    rng = field.rng
+    rate_lo, rate_hi = reals.asteroidRate
+    rate = rng.uniform(rate_lo, rate_hi, n)  # deg/day
+    length = rate * 3600.0 / field.scale * exposure_time / 86400.0
+    direction = rng.uniform(0, 2 * np.pi, n)
+    return length * np.cos(direction), length * np.sin(direction)
+
+
+def _power_law_mags(rng: np.random.Generator, n: int, bright: float, faint: float, slope: float) -> np.ndarray:
+    """Draw magnitudes from the inverse CDF of dN/dm ∝ 10^(slope m) on
+    [bright, faint].
+    """
+    if slope == 0:
+        return rng.uniform(bright, faint, n)
+    lo, hi = 10 ** (slope * bright), 10 ** (slope * faint)
+    return np.log10(lo + rng.random(n) * (hi - lo)) / slope

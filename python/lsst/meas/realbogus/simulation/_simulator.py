@@ -32,8 +32,9 @@ import logging
 import multiprocessing
 import sys
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import TypeVar
 
 from astropy.time import Time
 
@@ -41,24 +42,36 @@ from lsst.daf.butler import Butler
 
 from ._config import SimulationConfig
 from ._detectorVisit import simulate_detector_visit
-from ._repository import (
-    DetectorVisitProduct,
-    create_repository,
-    day_obs_from_time,
-    register_dataset_types,
-    register_instrument,
-    register_visit,
-    write_detector_visit,
-)
+from ._dimensionRecords import day_obs_from_time, register_instrument, register_visit
+from ._repository import DetectorVisitProduct, create_repository, register_dataset_types, write_detector_visit
 from ._scene import BOGUS_CLASSES, REAL_CLASSES
 from ._survey import DetectorVisitSpec, plan_survey
 
 _LOG = logging.getLogger(__name__)
 
+# What a worker returns for one detector-visit.
+_ResultT = TypeVar("_ResultT")
+
 
 @dataclasses.dataclass
 class SimulationSummary:
-    """What a simulation wrote."""
+    """What a simulation wrote.
+
+    Attributes
+    ----------
+    detector_visits : `int`
+        Detector-visits written.
+    sources : `int`
+        DIA sources written.
+    real : `int`
+        Sources labelled real.
+    per_class : `collections.Counter` [`str`]
+        Sources per truth class.
+    per_tract : `collections.Counter` [`int`]
+        Sources per tract.
+    seconds : `float`
+        Wall-clock time of the simulation.
+    """
 
     detector_visits: int = 0
     sources: int = 0
@@ -69,9 +82,11 @@ class SimulationSummary:
 
     @property
     def real_fraction(self) -> float:
+        """Fraction of the sources that are real (`float`; 0 if none)."""
         return self.real / self.sources if self.sources else 0.0
 
     def add(self, tract: int, counts: DetectorVisitCounts) -> None:
+        """Count one more detector-visit of ``tract``."""
         self.detector_visits += 1
         self.sources += counts.sources
         self.real += counts.real
@@ -79,7 +94,7 @@ class SimulationSummary:
         self.per_tract[tract] += counts.sources
 
     def format(self) -> str:
-        """A plain-text table of counts per truth class."""
+        """Return a plain-text table of counts per truth class."""
         lines = [f"{'class':<14} {'kind':<6} {'count':>7} {'fraction':>9}"]
         for kind, names in (("real", REAL_CLASSES), ("bogus", BOGUS_CLASSES)):
             for name in names:
@@ -95,7 +110,9 @@ class SimulationSummary:
 
 @dataclasses.dataclass(frozen=True)
 class DetectorVisitCounts:
-    """Source counts of one simulated detector-visit."""
+    """Source counts of one simulated detector-visit (what a worker that
+    writes its own datasets sends back).
+    """
 
     sources: int
     real: int
@@ -103,15 +120,18 @@ class DetectorVisitCounts:
 
     @classmethod
     def of(cls, product: DetectorVisitProduct) -> DetectorVisitCounts:
+        """Count the sources of a detector-visit by their truth labels."""
         truth = product.truth
         return cls(len(truth), int(truth["is_real"].sum()), collections.Counter(str(c) for c in truth["truth_class"]))
 
 
+# The state of a worker process, set once by _init_worker.
 _WORKER_CONFIG: SimulationConfig | None = None
 _WORKER_BUTLER: Butler | None = None
 
 
 def _init_worker(config_text: str, root: str | None = None) -> None:
+    """Set up a worker: its configuration and, if it writes, its Butler."""
     global _WORKER_CONFIG, _WORKER_BUTLER
     config = SimulationConfig()
     config.loadFromString(config_text)
@@ -121,15 +141,20 @@ def _init_worker(config_text: str, root: str | None = None) -> None:
 
 
 def _simulate_in_worker(spec: DetectorVisitSpec) -> DetectorVisitProduct:
+    """Simulate a detector-visit in a worker and send it back."""
     return simulate_detector_visit(spec, _WORKER_CONFIG)
 
 
 def _write_and_count(butler: Butler, run: str, product: DetectorVisitProduct) -> DetectorVisitCounts:
+    """Write a detector-visit and return its counts."""
     write_detector_visit(butler, run, product)
     return DetectorVisitCounts.of(product)
 
 
 def _simulate_and_write_in_worker(spec: DetectorVisitSpec) -> DetectorVisitCounts:
+    """Simulate and write a detector-visit in a worker; send back its
+    counts.
+    """
     return _write_and_count(_WORKER_BUTLER, _WORKER_CONFIG.run, simulate_detector_visit(spec, _WORKER_CONFIG))
 
 
@@ -139,7 +164,14 @@ class Simulator:
     Parameters
     ----------
     config : `SimulationConfig`
-        Validated configuration.
+        Configuration; validated here.
+
+    Attributes
+    ----------
+    config : `SimulationConfig`
+        The configuration.
+    specs : `list` [`DetectorVisitSpec`]
+        The survey plan: every detector-visit, by visit then detector.
     """
 
     def __init__(self, config: SimulationConfig):
@@ -155,6 +187,13 @@ class Simulator:
         jobs : `int`, optional
             Worker processes; 1 runs in this process. Results do not depend
             on it: each detector-visit has its own seed.
+
+        Yields
+        ------
+        spec : `DetectorVisitSpec`
+            A detector-visit of the plan.
+        product : `DetectorVisitProduct`
+            What was simulated for it.
         """
         if jobs <= 1:
             for spec in self.specs:
@@ -162,31 +201,14 @@ class Simulator:
             return
         yield from self._in_workers(jobs, _simulate_in_worker, None)
 
-    def _in_workers(self, jobs: int, function, root: str | None) -> Iterator[tuple[DetectorVisitSpec, Any]]:
-        """Map ``function`` over the plan in ``jobs`` spawned workers,
-        yielding results in plan order with a bounded look-ahead (memory
-        stays flat whatever the plan's size).
-        """
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(
-            max_workers=jobs, mp_context=context, initializer=_init_worker,
-            initargs=(self.config.saveToString(), root),
-        ) as pool:
-            pending = collections.deque()
-            specs = iter(self.specs)
-            for spec in specs:
-                pending.append((spec, pool.submit(function, spec)))
-                if len(pending) >= 2 * jobs:
-                    break
-            while pending:
-                spec, future = pending.popleft()
-                yield spec, future.result()
-                nxt = next(specs, None)
-                if nxt is not None:
-                    pending.append((nxt, pool.submit(function, nxt)))
-
     def register(self, butler: Butler) -> None:
-        """Insert dimension records and dataset types for the whole plan."""
+        """Insert dimension records and dataset types for the whole plan.
+
+        Parameters
+        ----------
+        butler : `lsst.daf.butler.Butler`
+            Writeable Butler of the repository.
+        """
         survey = self.config.survey
         detectors = sorted({s.detector for s in self.specs})
         register_instrument(butler, detector_ids=detectors,
@@ -224,37 +246,101 @@ class Simulator:
         Returns
         -------
         summary : `SimulationSummary`
+            What was written, and how long it took.
         """
         start = time.perf_counter()
         create_repository(root, overwrite=overwrite)
         butler = Butler.from_config(root, writeable=True, run=self.config.run)
         self.register(butler)
         summary = SimulationSummary()
-        if progress is None:
-            progress = sys.stderr.isatty()
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(self.specs), unit="detector-visit", desc="rb-simulate")
-        if jobs <= 1:
-            results = ((spec, _write_and_count(butler, self.config.run, product))
-                       for spec, product in self.products(1))
-        else:
-            # Workers write their own detector-visits (FITS compression is
-            # most of a write, which the parent alone could not keep up
-            # with); the registry takes concurrent writers as pipetask -j does.
-            butler.collections.register(self.config.run)
-            results = self._in_workers(jobs, _simulate_and_write_in_worker, root)
-        for k, (spec, counts) in enumerate(results):
-            summary.add(spec.visit.tract, counts)
-            if bar is not None:
-                bar.update()
-                bar.set_postfix(sources=summary.sources, real=summary.real)
-            elif (k + 1) % max(1, len(self.specs) // 10) == 0 or k + 1 == len(self.specs):
-                _LOG.info("Simulated %d/%d detector-visits (%d sources, %d real).", k + 1,
-                          len(self.specs), summary.sources, summary.real)
-        if bar is not None:
-            bar.close()
+        with _Progress(len(self.specs), sys.stderr.isatty() if progress is None else progress) as report:
+            for spec, counts in self._simulate_and_write(butler, root, jobs):
+                summary.add(spec.visit.tract, counts)
+                report(summary)
         summary.seconds = time.perf_counter() - start
         return summary
+
+    def _simulate_and_write(
+        self, butler: Butler, root: str, jobs: int
+    ) -> Iterator[tuple[DetectorVisitSpec, DetectorVisitCounts]]:
+        """Simulate and write every detector-visit, in plan order, yielding
+        their counts.
+        """
+        if jobs <= 1:
+            return ((spec, _write_and_count(butler, self.config.run, product))
+                    for spec, product in self.products(1))
+        # Workers write their own detector-visits (FITS compression is
+        # most of a write, which the parent alone could not keep up
+        # with); the registry takes concurrent writers as pipetask -j does.
+        butler.collections.register(self.config.run)
+        return self._in_workers(jobs, _simulate_and_write_in_worker, root)
+
+    def _in_workers(
+        self, jobs: int, function: Callable[[DetectorVisitSpec], _ResultT], root: str | None
+    ) -> Iterator[tuple[DetectorVisitSpec, _ResultT]]:
+        """Map ``function`` over the plan in ``jobs`` spawned workers,
+        yielding results in plan order with a bounded look-ahead (memory
+        stays flat whatever the plan's size).
+        """
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(
+            max_workers=jobs, mp_context=context, initializer=_init_worker,
+            initargs=(self.config.saveToString(), root),
+        ) as pool:
+            pending: collections.deque[tuple[DetectorVisitSpec, concurrent.futures.Future[_ResultT]]]
+            pending = collections.deque()
+            specs = iter(self.specs)
+            for spec in specs:
+                pending.append((spec, pool.submit(function, spec)))
+                if len(pending) >= 2 * jobs:
+                    break
+            while pending:
+                spec, future = pending.popleft()
+                yield spec, future.result()
+                nxt = next(specs, None)
+                if nxt is not None:
+                    pending.append((nxt, pool.submit(function, nxt)))
+
+
+class _Progress:
+    """Progress of a simulation: a progress bar, or a log line every tenth
+    of the plan.
+
+    Parameters
+    ----------
+    total : `int`
+        Detector-visits in the plan.
+    bar : `bool`
+        Show a progress bar (`tqdm`) rather than log lines.
+    """
+
+    def __init__(self, total: int, bar: bool):
+        self._total = total
+        self._bar_wanted = bar
+        self._bar = None
+
+    def __enter__(self) -> _Progress:
+        if self._bar_wanted:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=self._total, unit="detector-visit", desc="rb-simulate")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def __call__(self, summary: SimulationSummary) -> None:
+        """Report that one more detector-visit of ``summary`` is done."""
+        done = summary.detector_visits
+        if self._bar is not None:
+            self._bar.update()
+            self._bar.set_postfix(sources=summary.sources, real=summary.real)
+        elif done % max(1, self._total // 10) == 0 or done == self._total:
+            _LOG.info("Simulated %d/%d detector-visits (%d sources, %d real).", done, self._total,
+                      summary.sources, summary.real)

@@ -38,9 +38,9 @@ import math
 
 import numpy as np
 
-from ._config import SimulationConfig
-from ._imageFactory import TanWcs
-from ._repository import PIXEL_SCALE_ARCSEC, TRACT_SIZE, tract_wcs
+from ._config import SimulationConfig, SurveyConfig
+from ._skymap import PIXEL_SCALE_ARCSEC, TRACT_SIZE, tract_wcs
+from ._tanWcs import TanWcs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +120,9 @@ def detector_layout(n: int, width: int, height: int, gap: int) -> dict[int, tupl
 def _detector_wcs(
     visit: VisitSpec, offset: tuple[float, float], width: int, height: int, scale: float
 ) -> TanWcs:
+    """Return the WCS of a detector at a focal-plane offset (pixels) from the
+    boresight of a visit.
+    """
     # The tangent point is the boresight; the detector centre sits at the
     # focal-plane offset. East is left (RA increases to -x) before rotation.
     theta = math.radians(visit.rotation)
@@ -131,6 +134,10 @@ def _detector_wcs(
 
 
 def _boresight(rng: np.random.Generator, box: TractBox, edge_fraction: float, fov_px: float) -> tuple[float, float]:
+    """Draw a visit's boresight (RA, Dec, degrees): uniform in the tract's
+    inner box or, for ``edge_fraction`` of the visits, near the edge of its
+    pixel grid.
+    """
     if rng.random() < edge_fraction:
         # On the edge of the tract's pixel grid, where its template ends, so
         # that the coverage boundary crosses some detectors of this visit.
@@ -170,29 +177,35 @@ def plan_survey(config: SimulationConfig) -> list[DetectorVisitSpec]:
     fov_px = 2 * extent * survey.pixelScale / PIXEL_SCALE_ARCSEC
     specs = []
     for tract in survey.tracts:
-        box = TRACT_BOXES[tract]
         for i in range(survey.visitsPerTract):
-            band = survey.bands[i % len(survey.bands)]
-            ra, dec = _boresight(rng, box, survey.edgePointingFraction, fov_px)
-            seeing = float(np.clip(
-                survey.seeingMedian * 10 ** rng.normal(0.0, survey.seeingScatter),
-                survey.seeingMin, survey.seeingMax,
-            ))
-            visit = VisitSpec(
-                visit=tract * 1000 + i,
-                tract=tract,
-                band=band,
-                physical_filter=survey.physicalFilters[band],
-                mjd=survey.startMjd + i * 0.9 + (0.0 if tract == 3080 else 400.0),
-                exposure_time=survey.exposureTime,
-                boresight_ra=ra,
-                boresight_dec=dec,
-                rotation=float(rng.uniform(-90.0, 90.0)),
-                seeing=seeing,
-                sky_scale=float(10 ** abs(rng.normal(0.0, survey.skyScatter))),
-            )
+            visit = _draw_visit(rng, survey, tract, i, fov_px)
             for det, offset in layout.items():
                 wcs = _detector_wcs(visit, offset, survey.detectorWidth, survey.detectorHeight,
                                     survey.pixelScale)
                 specs.append(DetectorVisitSpec(visit, det, wcs, survey.detectorWidth, survey.detectorHeight))
     return specs
+
+
+def _draw_visit(rng: np.random.Generator, survey: SurveyConfig, tract: int, i: int, fov_px: float) -> VisitSpec:
+    """Draw the ``i``-th visit of a tract: its pointing and conditions (bands
+    cycle over the visits).
+    """
+    band = survey.bands[i % len(survey.bands)]
+    ra, dec = _boresight(rng, TRACT_BOXES[tract], survey.edgePointingFraction, fov_px)
+    seeing = float(np.clip(
+        survey.seeingMedian * 10 ** rng.normal(0.0, survey.seeingScatter),
+        survey.seeingMin, survey.seeingMax,
+    ))
+    return VisitSpec(
+        visit=tract * 1000 + i,
+        tract=tract,
+        band=band,
+        physical_filter=survey.physicalFilters[band],
+        mjd=survey.startMjd + i * 0.9 + (0.0 if tract == 3080 else 400.0),
+        exposure_time=survey.exposureTime,
+        boresight_ra=ra,
+        boresight_dec=dec,
+        rotation=float(rng.uniform(-90.0, 90.0)),
+        seeing=seeing,
+        sky_scale=float(10 ** abs(rng.normal(0.0, survey.skyScatter))),
+    )

@@ -41,23 +41,15 @@ from __future__ import annotations
 
 __all__ = ["label_detections"]
 
+import dataclasses
+
 import numpy as np
 from astropy.table import Table
 from scipy.spatial import cKDTree
 
-from ..triplets._cutouts import extract_stamps
+from ..triplets import extract_stamps
 from ._artifacts import ArtifactMap
-from ._scene import Scene
-
-
-def _static_influence(flux: np.ndarray, psf_profile: np.ndarray, noise: float, base: float) -> np.ndarray:
-    # Outermost radius at which the object's own light is still above half
-    # the per-pixel noise: residual rings of a few per cent, summed by the
-    # detection filter over hundreds of pixels, are detected that far out.
-    # The PSF's wings, not a Gaussian's, decide the reach.
-    above = flux[:, None] * psf_profile[None, :] >= 0.5 * noise
-    last = np.where(above.any(axis=1), psf_profile.size - 1 - np.argmax(above[:, ::-1], axis=1), 0)
-    return np.maximum(last.astype(float), base)
+from ._scene import Scene, StaticObjects
 
 
 def label_detections(
@@ -113,86 +105,194 @@ def label_detections(
         ``true_flux`` (nJy, the injected change; NaN for bogus),
         ``match_distance`` (pixels; NaN if unmatched).
     """
-    n = len(sources)
-    x = np.asarray(sources["x"], dtype=float)
-    y = np.asarray(sources["y"], dtype=float)
-    err = np.asarray(sources["psfFluxErr"], dtype=float)
-    negative = np.asarray(sources["isNegative"], dtype=bool)
-    klass = np.full(n, "", dtype=object)
-    truth_id = np.full(n, -1, dtype=np.int64)
-    true_flux = np.full(n, np.nan)
-    distance = np.full(n, np.nan)
+    labels = _Labels.unlabelled(sources)
     radius = match_radius * fwhm_px
+    _label_real_changes(labels, _RealChanges.of(scene, e_per_njy), radius, real_min_significance)
+    is_real = labels.truth_class != ""
+    _label_pixel_artifacts(labels, amap)
+    _label_geometry(labels, edge_mask, gap_band)
+    _label_static_residuals(labels, scene.static, saturated_ids, psf_profile, pixel_noise_e, radius,
+                            pixel_scale)
+    labels.truth_class[labels.truth_class == ""] = "noise"
+    return labels.table(sources, is_real)
 
-    # 1. Real changes: transients and variable stars.
-    st, tr = scene.static, scene.transients
-    var = st.is_variable
-    cx = np.concatenate([tr.x + 0.5 * tr.trail_x, st.x[var]])
-    cy = np.concatenate([tr.y + 0.5 * tr.trail_y, st.y[var]])
-    cflux = np.concatenate([tr.flux, (st.science_flux - st.template_flux)[var]]) / e_per_njy
-    cclass = np.concatenate([tr.truth_class, np.full(var.sum(), "variableStar", dtype=object)])
-    cid = np.concatenate([tr.id, st.id[var]])
-    if n and len(cx):
-        tree = cKDTree(np.column_stack([cx, cy]))
-        for i, cands in enumerate(tree.query_ball_point(np.column_stack([x, y]), radius)):
-            if not cands:
-                continue
-            cands = np.asarray(cands)
-            ok = (np.sign(cflux[cands]) == (-1 if negative[i] else 1)) & (
-                np.abs(cflux[cands]) >= real_min_significance * err[i])
-            if not ok.any():
-                continue
-            cands = cands[ok]
-            d = np.hypot(cx[cands] - x[i], cy[cands] - y[i])
-            j = cands[np.argmin(d)]
-            klass[i], truth_id[i], true_flux[i], distance[i] = cclass[j], cid[j], cflux[j], d.min()
-    is_real = klass != ""
 
-    # 2. Pixel artifacts near the peak.
-    todo = ~is_real
+@dataclasses.dataclass
+class _Labels:
+    """The detections being labelled and their labels so far.
+
+    Attributes
+    ----------
+    x, y, flux_err : `numpy.ndarray`
+        Positions (pixels) and PSF flux errors (nJy) of the detections.
+    negative : `numpy.ndarray` of `bool`
+        Whether each detection is negative.
+    truth_class : `numpy.ndarray` of `object`
+        Label of each detection; ``""`` while unlabelled.
+    truth_id, true_flux, distance : `numpy.ndarray`
+        Matched object, its injected change (nJy) and distance (pixels);
+        -1, NaN and NaN while unmatched.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    flux_err: np.ndarray
+    negative: np.ndarray
+    truth_class: np.ndarray
+    truth_id: np.ndarray
+    true_flux: np.ndarray
+    distance: np.ndarray
+
+    @classmethod
+    def unlabelled(cls, sources: Table) -> _Labels:
+        """Return the detections of a catalog, none labelled."""
+        n = len(sources)
+        return cls(
+            x=np.asarray(sources["x"], dtype=float),
+            y=np.asarray(sources["y"], dtype=float),
+            flux_err=np.asarray(sources["psfFluxErr"], dtype=float),
+            negative=np.asarray(sources["isNegative"], dtype=bool),
+            truth_class=np.full(n, "", dtype=object),
+            truth_id=np.full(n, -1, dtype=np.int64),
+            true_flux=np.full(n, np.nan),
+            distance=np.full(n, np.nan),
+        )
+
+    def todo(self) -> np.ndarray:
+        """Return which detections are still unlabelled."""
+        return self.truth_class == ""
+
+    def table(self, sources: Table, is_real: np.ndarray) -> Table:
+        """Return the ``dia_source_truth`` table of the labels."""
+        return Table({
+            "diaSourceId": np.asarray(sources["diaSourceId"], dtype=np.int64),
+            "is_real": is_real,
+            "truth_class": np.asarray(self.truth_class, dtype=str),
+            "truth_id": self.truth_id,
+            "true_flux": self.true_flux,
+            "match_distance": self.distance,
+        })
+
+
+@dataclasses.dataclass(frozen=True)
+class _RealChanges:
+    """The injected astrophysical changes: transients (at the middle of a
+    trail) and variable stars, with their difference fluxes in nJy.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    flux: np.ndarray
+    truth_class: np.ndarray
+    id: np.ndarray
+
+    @classmethod
+    def of(cls, scene: Scene, e_per_njy: float) -> _RealChanges:
+        """Return the real changes of a scene."""
+        st, tr = scene.static, scene.transients
+        var = st.is_variable
+        return cls(
+            x=np.concatenate([tr.x + 0.5 * tr.trail_x, st.x[var]]),
+            y=np.concatenate([tr.y + 0.5 * tr.trail_y, st.y[var]]),
+            flux=np.concatenate([tr.flux, (st.science_flux - st.template_flux)[var]]) / e_per_njy,
+            truth_class=np.concatenate([tr.truth_class, np.full(var.sum(), "variableStar", dtype=object)]),
+            id=np.concatenate([tr.id, st.id[var]]),
+        )
+
+
+def _label_real_changes(labels: _Labels, changes: _RealChanges, radius: float, min_significance: float) -> None:
+    """Rule 1: label real the detections with a significant change of their
+    sign within ``radius``; the nearest such change is the match.
+    """
+    if not len(labels.x) or not len(changes.x):
+        return
+    tree = cKDTree(np.column_stack([changes.x, changes.y]))
+    for i, cands in enumerate(tree.query_ball_point(np.column_stack([labels.x, labels.y]), radius)):
+        if not cands:
+            continue
+        cands = np.asarray(cands)
+        ok = (np.sign(changes.flux[cands]) == (-1 if labels.negative[i] else 1)) & (
+            np.abs(changes.flux[cands]) >= min_significance * labels.flux_err[i])
+        if not ok.any():
+            continue
+        cands = cands[ok]
+        d = np.hypot(changes.x[cands] - labels.x[i], changes.y[cands] - labels.y[i])
+        j = cands[np.argmin(d)]
+        labels.truth_class[i] = changes.truth_class[j]
+        labels.truth_id[i], labels.true_flux[i], labels.distance[i] = changes.id[j], changes.flux[j], d.min()
+
+
+def _label_pixel_artifacts(labels: _Labels, amap: ArtifactMap) -> None:
+    """Rule 2: label a detection with the pixel artifact within 2 pixels of
+    its peak, if any.
+    """
+    todo = labels.todo()
     if todo.any():
-        near = amap.class_near(x[todo], y[todo], radius=2)
-        klass[np.flatnonzero(todo)] = np.where(near != "", near, "")
+        near = amap.class_near(labels.x[todo], labels.y[todo], radius=2)
+        labels.truth_class[np.flatnonzero(todo)] = np.where(near != "", near, "")
 
-    # 3. Detector border and template coadd edge.
-    todo = klass == ""
+
+def _label_geometry(labels: _Labels, edge_mask: np.ndarray, gap_band: np.ndarray) -> None:
+    """Rule 3: label ``edge`` the detections whose peak is in the detector's
+    border, ``templateGap`` those along the template coadd's edge.
+    """
+    todo = labels.todo()
     for name, plane in (("edge", edge_mask), ("templateGap", gap_band)):
         if todo.any():
-            hit, _ = extract_stamps(plane, x[todo], y[todo], 1, fill=True)
-            idx = np.flatnonzero(todo)[hit[:, 0, 0]]
-            klass[idx] = name
-            todo = klass == ""
+            hit, _ = extract_stamps(plane, labels.x[todo], labels.y[todo], 1, fill=True)
+            labels.truth_class[np.flatnonzero(todo)[hit[:, 0, 0]]] = name
+            todo = labels.todo()
 
-    # 4. Residuals of static objects, within the reach of their light.
-    if todo.any() and len(st):
-        influence = _static_influence(np.maximum(st.template_flux, st.science_flux), psf_profile,
-                                      pixel_noise_e, radius)
-        influence = influence + st.half_light / pixel_scale
-        tree = cKDTree(np.column_stack([st.x, st.y]))
-        idx = np.flatnonzero(todo)
-        shifted = np.hypot(st.offset_x, st.offset_y) > 0
-        saturated = np.isin(st.id, saturated_ids)
-        for i, cands in zip(idx, tree.query_ball_point(np.column_stack([x[idx], y[idx]]),
-                                                        influence.max())):
-            if not cands:
-                continue
-            cands = np.asarray(cands)
-            d = np.hypot(st.x[cands] - x[i], st.y[cands] - y[i])
-            inside = d <= influence[cands]
-            if not inside.any():
-                continue
-            cands, d = cands[inside], d[inside]
-            j = cands[np.argmin(d / influence[cands])]
-            truth_id[i] = st.id[j]
-            distance[i] = np.hypot(st.x[j] - x[i], st.y[j] - y[i])
-            klass[i] = "saturated" if saturated[j] else ("dipole" if shifted[j] else "psfResidual")
-    klass[klass == ""] = "noise"
 
-    return Table({
-        "diaSourceId": np.asarray(sources["diaSourceId"], dtype=np.int64),
-        "is_real": is_real,
-        "truth_class": np.asarray(klass, dtype=str),
-        "truth_id": truth_id,
-        "true_flux": true_flux,
-        "match_distance": distance,
-    })
+def _label_static_residuals(
+    labels: _Labels,
+    static: StaticObjects,
+    saturated_ids: np.ndarray,
+    psf_profile: np.ndarray,
+    pixel_noise_e: float,
+    radius: float,
+    pixel_scale: float,
+) -> None:
+    """Rule 4: label a detection within the reach of a static object's light
+    a residual of it: ``saturated`` if it saturated, ``dipole`` if it was
+    misregistered, else ``psfResidual``; the nearest object in units of its
+    reach is the match.
+    """
+    todo = labels.todo()
+    if not todo.any() or not len(static):
+        return
+    influence = _static_influence(np.maximum(static.template_flux, static.science_flux), psf_profile,
+                                  pixel_noise_e, radius)
+    influence = influence + static.half_light / pixel_scale
+    tree = cKDTree(np.column_stack([static.x, static.y]))
+    idx = np.flatnonzero(todo)
+    shifted = np.hypot(static.offset_x, static.offset_y) > 0
+    saturated = np.isin(static.id, saturated_ids)
+    for i, cands in zip(idx, tree.query_ball_point(np.column_stack([labels.x[idx], labels.y[idx]]),
+                                                    influence.max())):
+        if not cands:
+            continue
+        cands = np.asarray(cands)
+        d = np.hypot(static.x[cands] - labels.x[i], static.y[cands] - labels.y[i])
+        inside = d <= influence[cands]
+        if not inside.any():
+            continue
+        cands, d = cands[inside], d[inside]
+        j = cands[np.argmin(d / influence[cands])]
+        labels.truth_id[i] = static.id[j]
+        labels.distance[i] = np.hypot(static.x[j] - labels.x[i], static.y[j] - labels.y[i])
+        labels.truth_class[i] = "saturated" if saturated[j] else ("dipole" if shifted[j] else "psfResidual")
+
+
+def _static_influence(flux: np.ndarray, psf_profile: np.ndarray, noise: float, base: float) -> np.ndarray:
+    """Return how far from each static object its residuals are detected,
+    pixels (at least ``base``).
+
+    That is the outermost radius at which the object's own light is still
+    above half the per-pixel noise: residual rings of a few per cent, summed
+    by the detection filter over hundreds of pixels, are detected that far
+    out.  The PSF's wings, not a Gaussian's, decide the reach.
+    """
+    above = flux[:, None] * psf_profile[None, :] >= 0.5 * noise
+    last = np.where(above.any(axis=1), psf_profile.size - 1 - np.argmax(above[:, ::-1], axis=1), 0)
+    return np.maximum(last.astype(float), base)
