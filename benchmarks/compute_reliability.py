@@ -31,10 +31,13 @@ network of the chosen architecture (speed does not depend on weights),
 stored as ``rb_model``.
 
 Each source count runs ``--repeats`` quanta. The first quantum of the
-process builds the network (``modelSeconds``); later ones find it in the
-process's model cache, as a long-lived worker does. The task's metadata
-splits each quantum into Butler reads, cutouts, model and Butler write;
-``own_seconds`` is everything but the reads (cutouts + model + write +
+process builds the network (``model_build``, the task's ``loadModel``
+step); later ones find it in the process's model cache, as a long-lived
+worker does. The task times its steps with ``lsst.utils.timer.timeMethod``,
+whose ``<step>StartUtc`` and ``<step>EndUtc`` metadata split each quantum
+into Butler reads (``readInputs``), cutouts (``cutTriplets``), model
+(``scoreTriplets``) and Butler write (``writeOutputs``); ``own_seconds`` is
+everything but the reads (``run`` + write, so cutouts + model + write +
 bookkeeping), the figure the latency budget is about.
 
 It also times the two ways of reading the pixels: one full read of each
@@ -51,6 +54,7 @@ the warm repeats of own/read/cutout/score/write seconds), and
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import statistics
 import sys
@@ -116,6 +120,16 @@ def run_quanta(root: str, inputs: list[str], output: str, overrides: dict):
         raise RuntimeError(f"expected one quantum, ran {len(quanta)}.")
     reader = Butler.from_config(root, collections=[output])
     return reader.get("computeReliability_metadata", quanta[0].dataId)
+
+
+def step_seconds(metadata, step: str) -> float:
+    """Wall seconds of a task step timed by ``timeMethod``, from the UTC
+    times it records at the step's start and end (the last call's, if the
+    step ran more than once).
+    """
+    start = datetime.datetime.fromisoformat(metadata[f"{step}StartUtc"])
+    end = datetime.datetime.fromisoformat(metadata[f"{step}EndUtc"])
+    return (end - start).total_seconds()
 
 
 def time_reads(butler, data_id, x, y, size: int) -> dict[str, float]:
@@ -202,12 +216,12 @@ def measure(args, root, butler, data_id, stamp, model_run, version, writer, over
             task = metadata["computeReliability"]
             quantum = metadata["quantum"]
             runs.append({
-                "read": task["readSeconds"],
-                "model_build": task["modelSeconds"],
-                "cutouts": task["cutoutSeconds"],
-                "score": task["scoreSeconds"],
-                "write": task["writeSeconds"],
-                "run": task["runSeconds"],
+                "read": step_seconds(task, "readInputs"),
+                "model_build": step_seconds(task, "loadModel"),
+                "cutouts": step_seconds(task, "cutTriplets"),
+                "score": step_seconds(task, "scoreTriplets"),
+                "write": step_seconds(task, "writeOutputs"),
+                "run": step_seconds(task, "run"),
                 "quantum_cpu": quantum["endCpuTime"] - quantum["startCpuTime"],
             })
             if task["nSources"] != n:

@@ -271,7 +271,7 @@ class CutChannelStampsTestCase(lsst.utils.tests.TestCase):
 
     def test_compile_kernels(self):
         compile_kernels()  # every mask width and both median dtypes, on tiny arrays
-        self.assertEqual(len(arrayKernels._cut_channel.signatures), 4)
+        self.assertEqual(len(arrayKernels._gather_median_standardize.signatures), 4)
 
     def test_refuses_bad_outputs_and_planes(self):
         x0, y0 = stamp_origin(self.x, self.y, self.size)

@@ -23,6 +23,11 @@
 malformed or mismatched inputs, each ending in a clear error or flagged rows.
 """
 
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import unittest
 
 import numpy as np
@@ -52,6 +57,7 @@ from lsst.meas.realbogus.tests import (
     TRAIN_WHERE,
     TRIPLETS,
     ci_model,
+    pipeline_path,
     quick_training_config,
     run_pipeline,
 )
@@ -198,14 +204,19 @@ class ComputeReliabilityBadInputsTestCase(_CiInputs):
     def test_images_of_different_shapes(self):
         inputs = self.inputs()
         inputs["template"] = inputs["template"][li.Box.factory[0:300, 0:320]]
-        with self.assertRaisesRegex(ImageMismatchError, "template image covers .* one pixel grid"):
+        with self.assertRaisesRegex(ImageMismatchError, "template image covers .* one pixel grid") as cm:
             self.run_score(inputs)
+        self.assertEqual(cm.exception.metadata, {"image": "template", "bbox": str(inputs["template"].bbox),
+                                                 "scienceBbox": str(inputs["science"].bbox)})
 
     def test_images_with_different_wcs(self):
         inputs = self.inputs()
         inputs["difference"] = shifted_wcs(inputs["difference"], 2.0)
-        with self.assertRaisesRegex(ImageMismatchError, "difference image's WCS .* 2 px"):
+        with self.assertRaisesRegex(ImageMismatchError, "difference image's WCS .* 2 px") as cm:
             self.run_score(inputs)
+        self.assertEqual(cm.exception.metadata["image"], "difference")
+        self.assertAlmostEqual(cm.exception.metadata["wcsOffsetPixels"], 2.0, delta=0.01)
+        self.assertEqual(cm.exception.metadata["maxWcsOffset"], 0.1)
         # Within maxWcsOffset it scores.
         inputs["difference"] = shifted_wcs(self.inputs()["difference"], 0.01)
         self.assertContract(self.run_score(inputs), inputs["diaSources"]["diaSourceId"])
@@ -288,8 +299,10 @@ class BuildTripletsBadInputsTestCase(_CiInputs):
     def test_duplicate_truth_ids(self):
         inputs = self.inputs(truth=True)
         inputs["truth"]["diaSourceId"][1] = inputs["truth"]["diaSourceId"][0]
-        with self.assertRaisesRegex(InvalidCatalogError, "truth catalog has 1 duplicated diaSourceId"):
+        with self.assertRaisesRegex(InvalidCatalogError, "truth catalog has 1 duplicated diaSourceId") as cm:
             BuildTripletsTask().run(**inputs)
+        self.assertEqual(cm.exception.metadata["catalog"], "truth catalog")
+        self.assertEqual(cm.exception.metadata["duplicatedIds"], 1)
 
     def test_truth_missing_columns(self):
         inputs = self.inputs(truth=True)
@@ -306,6 +319,39 @@ class BuildTripletsBadInputsTestCase(_CiInputs):
         inputs["science"] = inputs["science"][li.Box.factory[0:320, 5:320]]
         with self.assertRaisesRegex(ImageMismatchError, "science image covers"):
             BuildTripletsTask().run(**inputs)
+
+    def test_invalid_catalog_fails_only_its_quantum(self):
+        """pipetask records the quantum whose catalog lacks a column as
+        failed with InvalidCatalogError (an AlgorithmError) and runs the
+        other quanta of the same run to success.
+        """
+        bad = Table(self.inputs()["diaSources"])
+        del bad["snr"]
+        writer = Butler.from_config(self.root, writeable=True)
+        writer.collections.register("bad/catalog")
+        writer.put(bad, "dia_source_unstandardized", self.ref.dataId, run="bad/catalog")
+        with tempfile.TemporaryDirectory() as tmp:
+            summary = os.path.join(tmp, "summary.json")
+            cmd = [os.path.join(os.path.dirname(sys.executable), "pipetask"), "run", "-b", self.root,
+                   "-i", f"bad/catalog,{SIM_COLLECTION}", "-o", "bad/triplets",
+                   "-p", pipeline_path("BuildTriplets.yaml"), "-d", SCORE_WHERE,
+                   "--register-dataset-types", "--summary", summary]
+            result = subprocess.run(cmd, capture_output=True, text=True)
+            with open(summary) as stream:
+                report = json.load(stream)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertEqual(report["status"], "failure")
+        bad_key = (self.ref.dataId["visit"], self.ref.dataId["detector"])
+        statuses = {(q["dataId"]["visit"], q["dataId"]["detector"]): q for q in report["quantaReports"]}
+        self.assertGreater(len(statuses), 1)
+        failed = statuses.pop(bad_key)
+        self.assertEqual(failed["status"], "failure")
+        self.assertEqual(failed["exceptionInfo"]["className"], "lsst.meas.realbogus.errors.InvalidCatalogError")
+        self.assertIn("lacks required column(s) snr", failed["exceptionInfo"]["message"])
+        self.assertEqual({q["status"] for q in statuses.values()}, {"success"})
+        butler = Butler.from_config(self.root, collections="bad/triplets")
+        written = {(r.dataId["visit"], r.dataId["detector"]) for r in butler.query_datasets("rb_triplets")}
+        self.assertEqual(written, set(statuses))
 
     def test_bad_pixels_and_positions_flagged(self):
         inputs = self.inputs(truth=True)

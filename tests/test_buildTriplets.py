@@ -137,13 +137,29 @@ class BuildTripletsTestCase(lsst.utils.tests.TestCase):
         inputs = self._inputs()
         inputs["diaSources"] = Table(inputs["diaSources"])
         del inputs["diaSources"]["snr"]
-        with self.assertRaisesRegex(InvalidCatalogError, "lacks required column.*snr"):
+        with self.assertRaisesRegex(InvalidCatalogError, "lacks required column.*snr") as cm:
             BuildTripletsTask().run(**inputs)
+        self.assertEqual(cm.exception.metadata, {"catalog": "DIA source catalog", "missingColumns": "snr"})
         inputs = self._inputs()
-        if len(inputs["diaSources"]) > 1:
-            inputs["diaSources"]["diaSourceId"][1] = inputs["diaSources"]["diaSourceId"][0]
-            with self.assertRaisesRegex(InvalidCatalogError, "duplicated diaSourceId"):
-                BuildTripletsTask().run(**inputs)
+        self.assertGreater(len(inputs["diaSources"]), 1)
+        first = int(inputs["diaSources"]["diaSourceId"][0])
+        inputs["diaSources"]["diaSourceId"][1] = first
+        with self.assertRaisesRegex(InvalidCatalogError, "duplicated diaSourceId") as cm:
+            BuildTripletsTask().run(**inputs)
+        self.assertEqual(cm.exception.metadata, {"catalog": "DIA source catalog", "column": "diaSourceId",
+                                                 "duplicatedIds": 1, "exampleId": first})
+
+    def test_metadata_times_each_step(self):
+        task = BuildTripletsTask()
+        table = task.run(**self._inputs()).triplets
+        self.assertGreater(len(table), 0)
+        for step in ("run", "cutTriplets", "lookUpLabels"):
+            start = task.metadata[f"{step}StartUtc"]
+            end = task.metadata[f"{step}EndUtc"]
+            self.assertLessEqual(start, end)  # ISO 8601 UTC strings sort as times
+            self.assertLessEqual(task.metadata[f"{step}StartCpuTime"], task.metadata[f"{step}EndCpuTime"])
+        self.assertLessEqual(task.metadata["runStartUtc"], task.metadata["cutTripletsStartUtc"])
+        self.assertLessEqual(task.metadata["lookUpLabelsEndUtc"], task.metadata["runEndUtc"])
 
 
 def setup_module(module):

@@ -21,6 +21,7 @@
 
 """Tests of computeReliability and filterReliability on a ci repository."""
 
+import datetime
 import os
 import shutil
 import subprocess
@@ -86,6 +87,27 @@ class ComputeReliabilityTestCase(lsst.utils.tests.TestCase):
         self.assertGreater(total, 10)
         # The ci preset has a detector-visit without sources: an empty catalog, not a failure.
         self.assertGreater(empty, 0)
+
+    def test_metadata_times_each_step(self):
+        """timeMethod records each step of every quantum, in order, and the
+        task records the source count.
+        """
+        steps = ("readInputs", "run", "loadModel", "cutTriplets", "scoreTriplets", "writeOutputs")
+        refs = self.butler.query_datasets("computeReliability_metadata")
+        self.assertGreater(len(refs), 1)
+        for ref in refs:
+            metadata = self.butler.get(ref)["computeReliability"]
+            times = {}
+            for step in steps:
+                for edge in ("Start", "End"):
+                    times[step + edge] = datetime.datetime.fromisoformat(metadata[f"{step}{edge}Utc"])
+                    self.assertIsInstance(metadata[f"{step}{edge}CpuTime"], float)
+            order = ["readInputsStart", "readInputsEnd", "runStart", "loadModelStart", "loadModelEnd",
+                     "cutTripletsStart", "cutTripletsEnd", "scoreTripletsStart", "scoreTripletsEnd", "runEnd",
+                     "writeOutputsStart", "writeOutputsEnd"]
+            self.assertEqual(sorted(order, key=times.__getitem__), order)
+            scores = self.butler.get("dia_source_reliability", ref.dataId)
+            self.assertEqual(metadata["nSources"], len(scores))
 
     def test_scores_equal_triplet_scores(self):
         """One cutout implementation: scoring rb_triplets gives the same numbers."""
@@ -164,8 +186,11 @@ class ComputeReliabilityTestCase(lsst.utils.tests.TestCase):
         result = subprocess.run(cmd, capture_output=True, text=True)
         self.assertNotEqual(result.returncode, 0)
         last = [line for line in result.stderr.splitlines() if line.strip()][-1]
-        self.assertIn("No 'rb_model' dataset", last)
-        self.assertIn("['DC2/sim']", last)
+        # One line, from what is missing to what to do.
+        self.assertIn("No 'rb_model' dataset (the real/bogus model package", last)
+        self.assertIn("in the input collections of computeReliability; add the collection that "
+                      "trainRealBogus or rb-train wrote to the inputs", last)
+        self.assertTrue(last.rstrip().endswith("-i DC2/sim,u/$USER/rbModel."), last)
 
     def test_failure_leaves_no_partial_output_and_resume_completes(self):
         """A quantum that dies writes nothing; re-running with

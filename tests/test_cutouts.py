@@ -22,6 +22,8 @@
 """Tests of the stamp extractor shared by measurement, training and scoring."""
 
 import itertools
+import threading
+import time
 import unittest
 import warnings
 
@@ -35,6 +37,7 @@ from lsst.meas.realbogus.triplets import (
     extract_triplets,
     stamp_origin,
 )
+from lsst.meas.realbogus.triplets._threads import run_in_threads
 
 
 class ExtractStampsTestCase(lsst.utils.tests.TestCase):
@@ -229,6 +232,44 @@ class TripletDefinitionTestCase(lsst.utils.tests.TestCase):
             many = extract_triplets(self.planes, self.x, self.y, config, threads=threads)
             for name in ("cutouts", "edge", "noData", "noDataFraction"):
                 np.testing.assert_array_equal(getattr(many, name), getattr(one, name), err_msg=name)
+
+
+class RunInThreadsTestCase(lsst.utils.tests.TestCase):
+    """The extractor's thread runner."""
+
+    def test_every_item_once_in_up_to_that_many_threads(self):
+        for threads, n in ((1, 5), (2, 5), (3, 7), (8, 3), (4, 0), (0, 3)):
+            seen, names = [], set()
+            barrier = threading.Barrier(min(max(threads, 1), n)) if n else None
+
+            def record(item):
+                names.add(threading.current_thread().name)
+                if barrier is not None and item < barrier.parties:
+                    barrier.wait(timeout=10)  # the first items run at once, one per thread
+                seen.append(item)
+
+            run_in_threads(record, list(range(n)), threads)
+            self.assertEqual(sorted(seen), list(range(n)), msg=(threads, n))
+            self.assertEqual(len(names), min(max(threads, 1), max(n, 1)) if n else 0, msg=(threads, n))
+            if n:
+                self.assertIn(threading.current_thread().name, names)  # the caller works too
+
+    def test_first_error_reraised_in_caller_after_all_stop(self):
+        started = []
+
+        def fail_on_two(item):
+            started.append(item)
+            if item == 2:
+                raise KeyError(item)
+            time.sleep(0.001)  # lets the failing thread record its error before the others finish
+
+        for threads in (1, 3):
+            started.clear()
+            with self.assertRaises(KeyError):
+                run_in_threads(fail_on_two, list(range(100)), threads)
+            self.assertIn(2, started)
+            self.assertLess(len(started), 100)  # items after the error are skipped
+            self.assertEqual([t for t in threading.enumerate() if t.name.startswith("extract_triplets-")], [])
 
 
 def setup_module(module):

@@ -49,9 +49,7 @@ import torch
 import lsst.pex.config as pexConfig
 
 from ..errors import UnsupportedCutoutSizeError, first_line
-
-CHANNELS = ("template", "science", "difference")
-"""Order of the three input channels."""
+from ..triplets import CHANNELS
 
 modelRegistry = pexConfig.makeRegistry(
     doc="Real/bogus classifier architectures by name. Each entry is a `RealBogusModel` subclass, "

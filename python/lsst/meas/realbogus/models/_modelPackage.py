@@ -59,7 +59,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from ..errors import ModelPackageError, one_line
-from ..triplets._cutouts import CutoutConfig
+from ..triplets import CutoutConfig
 from ._archive import (
     MAX_METADATA_BYTES,
     MAX_WEIGHTS_BYTES,

@@ -30,8 +30,7 @@ __all__ = [
     "ComputeReliabilityTask",
 ]
 
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.table import Table
@@ -39,6 +38,7 @@ from astropy.table import Table
 import lsst.pex.config as pexConfig
 import lsst.pipe.base as pipeBase
 import lsst.pipe.base.connectionTypes as cT
+from lsst.utils.timer import timeMethod
 
 from ..errors import ModelPackageError
 from ..models._devices import (
@@ -50,10 +50,19 @@ from ..models._devices import (
 )
 from ..models._modelPackage import ModelPackage
 from ..models._storageClass import STORAGE_CLASS
-from ..triplets._connections import TripletInputConnections
-from ..triplets._cutouts import CutoutConfig, TripletImagesConfig, Triplets, extract_triplets_from_images
-from ..triplets._sourceCatalogs import SourceColumnsConfig, check_source_catalog
-from ._scoring import load_model, score_triplets
+from ..triplets import (
+    CutoutConfig,
+    SourceColumnsConfig,
+    TripletImagesConfig,
+    TripletInputConnections,
+    Triplets,
+    check_source_catalog,
+    extract_triplets_from_images,
+)
+from ._scoring import LoadedModel, load_model, score_triplets
+
+if TYPE_CHECKING:
+    from lsst.images import DifferenceImage, VisitImage
 
 RELIABILITY_COLUMNS = (
     "diaSourceId",
@@ -86,37 +95,16 @@ class ComputeReliabilityConnections(
     def adjustQuantum(self, inputs, outputs, label, data_id):
         # The default message does not say what to do; this is the most
         # common set-up mistake, so say it at graph building.
+        # pipe_base does not pass adjustQuantum the input collections, so
+        # the message says where to look without naming them.
         connection, refs = inputs["model"]
         if not refs:
             raise FileNotFoundError(
                 f"No {connection.name!r} dataset (the real/bogus model package, storage class "
-                f"{connection.storageClass}) in the input collections {_graph_input_collections()} of "
-                f"{label}; add the collection that trainRealBogus or rb-train wrote to the inputs, e.g. "
-                "-i DC2/sim,u/$USER/rbModel."
+                f"{connection.storageClass}) in the input collections of {label}; add the collection "
+                "that trainRealBogus or rb-train wrote to the inputs, e.g. -i DC2/sim,u/$USER/rbModel."
             )
         return super().adjustQuantum(inputs, outputs, label, data_id)
-
-
-def _graph_input_collections() -> list[str] | str:
-    """Return the input collections of the quantum graph being built, for
-    the missing-model message.
-
-    pipe_base does not pass them to `adjustQuantum`; they are read from the
-    calling builder if it is on the stack, else the message says "(-i)".
-    """
-    import inspect
-
-    frame = inspect.currentframe()
-    try:
-        while frame is not None:
-            builder = frame.f_locals.get("self")
-            collections = getattr(builder, "input_collections", None)
-            if collections is not None and not isinstance(builder, pipeBase.PipelineTaskConnections):
-                return list(collections)
-            frame = frame.f_back
-    finally:
-        del frame
-    return "(-i)"
 
 
 class ComputeReliabilityConfig(
@@ -167,6 +155,14 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
     with the settings recorded in the model package, the same code and
     settings that made the model's training triplets. The output has one
     row per input source, in input order.
+
+    The steps of a quantum are timed with `~lsst.utils.timer.timeMethod`,
+    so that its wall time splits into Butler reads (``readInputs``), the
+    network (``loadModel``), cutouts (``cutTriplets``), the forward passes
+    (``scoreTriplets``) and the Butler write (``writeOutputs``), with
+    ``run`` around the middle three: the task metadata has ``<step>StartUtc``,
+    ``<step>EndUtc``, ``<step>StartCpuTime``, ... for each, and
+    ``nSources``.
     """
 
     ConfigClass = ComputeReliabilityConfig
@@ -176,25 +172,42 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
         super().__init__(**kwargs)
         self.device = select_device(self.config.device)
 
-    def runQuantum(self, butlerQC, inputRefs, outputRefs):
+    def runQuantum(
+        self,
+        butlerQC: pipeBase.QuantumContext,
+        inputRefs: pipeBase.InputQuantizedConnection,
+        outputRefs: pipeBase.OutputQuantizedConnection,
+    ) -> None:
         configure_quantum_threads(self.config.numThreads, butlerQC)
-        # Read and write times go to the metadata beside run()'s own, so that a
-        # quantum's wall time can be split into I/O, cutouts and model.
-        t0 = time.perf_counter()
-        inputs = butlerQC.get(inputRefs)
-        t1 = time.perf_counter()
+        inputs = self.readInputs(butlerQC, inputRefs)
         outputs = self.run(**inputs)
-        t2 = time.perf_counter()
-        butlerQC.put(outputs, outputRefs)
-        self.metadata["readSeconds"] = t1 - t0
-        self.metadata["runSeconds"] = t2 - t1
-        self.metadata["writeSeconds"] = time.perf_counter() - t2
+        self.writeOutputs(butlerQC, outputs, outputRefs)
 
+    @timeMethod
+    def readInputs(
+        self, butlerQC: pipeBase.QuantumContext, inputRefs: pipeBase.InputQuantizedConnection
+    ) -> dict[str, Any]:
+        """Read the quantum's inputs (a step of its own so that the Butler
+        reads are timed apart from ``run``).
+        """
+        return butlerQC.get(inputRefs)
+
+    @timeMethod
+    def writeOutputs(
+        self,
+        butlerQC: pipeBase.QuantumContext,
+        outputs: pipeBase.Struct,
+        outputRefs: pipeBase.OutputQuantizedConnection,
+    ) -> None:
+        """Write the quantum's outputs (timed, as `readInputs`)."""
+        butlerQC.put(outputs, outputRefs)
+
+    @timeMethod
     def run(
         self,
-        science: Any,
-        template: Any,
-        difference: Any,
+        science: VisitImage,
+        template: DifferenceImage,
+        difference: DifferenceImage,
         diaSources: Table,
         model: ModelPackage,
     ) -> pipeBase.Struct:
@@ -202,8 +215,12 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
 
         Parameters
         ----------
-        science, template, difference : `lsst.images` masked images
-            Science, warped template and difference images.
+        science : `lsst.images.VisitImage`
+            The science image.
+        template : `lsst.images.DifferenceImage`
+            The template, warped to the science image.
+        difference : `lsst.images.DifferenceImage`
+            The difference image.
         diaSources : `astropy.table.Table`
             DIA sources with id and position columns.
         model : `~lsst.meas.realbogus.models.ModelPackage`
@@ -229,40 +246,62 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
         check_source_catalog(diaSources, [c.idColumn, c.xColumn, c.yColumn])
         cutout_config = self._check_model(model, science)
         threads = configure_threads(c.numThreads)
-        t0 = time.perf_counter()
-        loaded = load_model(model, self.device)
-        t1 = time.perf_counter()
-        triplets = extract_triplets_from_images(
-            template,
-            science,
-            difference,
-            np.asarray(diaSources[c.xColumn], dtype=float),
-            np.asarray(diaSources[c.yColumn], dtype=float),
-            cutout_config,
-            max_wcs_offset=c.maxWcsOffset,
-            threads=threads,
-        )
-        t2 = time.perf_counter()
-        scores = score_triplets(
-            loaded.model, triplets.cutouts, device=self.device, batch_size=c.batchSize,
-            mixed_precision=c.mixedPrecision, temperature=model.temperature,
-        )
-        t3 = time.perf_counter()
+        loaded = self.loadModel(model)
+        triplets = self.cutTriplets(template, science, difference, diaSources, cutout_config, threads)
+        scores = self.scoreTriplets(loaded, triplets, model.temperature)
         table = make_reliability_table(np.asarray(diaSources[c.idColumn], dtype=np.int64), scores, triplets,
                                        model.version)
-        self.metadata["modelSeconds"] = t1 - t0
-        self.metadata["cutoutSeconds"] = t2 - t1
-        self.metadata["scoreSeconds"] = t3 - t2
         self.metadata["nSources"] = len(table)
         self.log.info(
-            "Scored %d DIA sources with %s on %s (%d threads): %d at an edge, %d with missing pixels; "
-            "cutouts %.3f s, model %.3f s.",
+            "Scored %d DIA sources with %s on %s (%d threads): %d at an edge, %d with missing pixels.",
             len(table), model.version, self.device, threads, int(triplets.edge.sum()), int(triplets.noData.sum()),
-            t2 - t1, t3 - t2,
         )
         return pipeBase.Struct(classifications=table)
 
-    def _check_model(self, model: ModelPackage, science: Any) -> CutoutConfig:
+    @timeMethod
+    def loadModel(self, model: ModelPackage) -> LoadedModel:
+        """Build the package's network on the task's device, or find it in
+        the process's model cache (`~lsst.meas.realbogus.scoring.load_model`).
+        """
+        return load_model(model, self.device)
+
+    @timeMethod
+    def cutTriplets(
+        self,
+        template: DifferenceImage,
+        science: VisitImage,
+        difference: DifferenceImage,
+        diaSources: Table,
+        cutout_config: CutoutConfig,
+        threads: int,
+    ) -> Triplets:
+        """Cut the triplets of the DIA sources, in catalog order, with the
+        model's cutout settings.
+
+        Raises
+        ------
+        lsst.meas.realbogus.errors.ImageMismatchError
+            Raised if the three images are not on one pixel grid.
+        """
+        x, y = self.config.positions(diaSources)
+        return extract_triplets_from_images(
+            template, science, difference, x, y, cutout_config, max_wcs_offset=self.config.maxWcsOffset,
+            threads=threads,
+        )
+
+    @timeMethod
+    def scoreTriplets(self, loaded: LoadedModel, triplets: Triplets, temperature: float) -> np.ndarray:
+        """Return the score of each triplet, in order, calibrated with the
+        package's ``temperature`` (not the cached network's package's: the
+        cache is keyed by weights, which two calibrations may share).
+        """
+        c = self.config
+        return score_triplets(
+            loaded.model, triplets.cutouts, device=self.device, batch_size=c.batchSize,
+            mixed_precision=c.mixedPrecision, temperature=temperature,
+        )
+
+    def _check_model(self, model: ModelPackage, science: VisitImage) -> CutoutConfig:
         """Check that a model package suits this config and these data, and
         return its cutout settings.
 

@@ -35,7 +35,7 @@ import lsst.pipe.base as pipeBase
 import lsst.pipe.base.connectionTypes as cT
 
 from ..errors import InvalidCatalogError
-from ..triplets._sourceCatalogs import check_source_catalog, match_ids
+from ..triplets import check_source_catalog, match_ids
 
 
 class FilterReliabilityConnections(
@@ -115,9 +115,11 @@ class FilterReliabilityTask(pipeBase.PipelineTask):
         rows = match_ids(classifications["diaSourceId"], ids)
         found = rows >= 0
         if not found.all():
+            unscored, example = int((~found).sum()), int(ids[~found][0])
             raise InvalidCatalogError(
-                f"{int((~found).sum())} of {len(ids)} DIA sources have no reliability, e.g. id "
-                f"{int(ids[~found][0])}; were they scored with another catalog?"
+                f"{unscored} of {len(ids)} DIA sources have no reliability, e.g. id {example}; were they "
+                "scored with another catalog?",
+                {"catalog": "reliability catalog", "unscoredSources": unscored, "exampleId": example},
             )
         table = Table(diaSources, copy=True)
         for name in classifications.colnames:

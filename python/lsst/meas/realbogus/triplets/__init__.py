@@ -20,13 +20,25 @@
 # along with this program.  If not, see <https://www.gnu.org/licenses/>.
 
 """Cutout triplets: the template/science/difference contract (`CHANNELS`,
-`CutoutConfig`), the one extractor that cuts them for the simulator,
-training and scoring alike, its compiled kernels, and
+`CutoutConfig`), the stamp cutter the simulator measures with, the one
+triplet extractor that cuts for training and scoring alike, its compiled
+kernels, the `lsst.images` adapters with the one-pixel-grid check, and
 `BuildTripletsTask`, which writes ``rb_triplets``.
+
+Modules: ``_contract`` (`CHANNELS`, `CutoutConfig`), ``_stamps``
+(`stamp_origin`, `extract_stamps`), ``_extractTriplets`` (`ImagePlanes`,
+`Triplets`, `extract_triplets`), ``_arrayKernels`` (its compiled kernels),
+``_threads`` (its thread runner, internal), ``_images``
+(`planes_from_image`, `check_same_grid`, `extract_triplets_from_images`,
+`TripletImagesConfig`), ``_sourceCatalogs``, ``_connections`` and
+``_buildTriplets``.
 """
 
 from ._arrayKernels import *
 from ._buildTriplets import *
 from ._connections import *
-from ._cutouts import *
+from ._contract import *
+from ._extractTriplets import *
+from ._images import *
 from ._sourceCatalogs import *
+from ._stamps import *

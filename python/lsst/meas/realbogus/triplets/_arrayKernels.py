@@ -183,7 +183,7 @@ def cut_channel_stamps(
     image : `numpy.ndarray`, (H, W)
         Pixels (converted to `numpy.float32`).
     y0, x0 : `numpy.ndarray` of `int`, (N,)
-        Row and column of each stamp's first pixel (`cutouts.stamp_origin`);
+        Row and column of each stamp's first pixel (`stamp_origin`);
         stamps may reach off the image.
     cutouts : `numpy.ndarray` of `numpy.float32`, (M, C, S, S), C-contiguous
         Output: ``cutouts[start + i, channel]`` receives stamp ``i``.
@@ -257,10 +257,11 @@ def cut_channel_stamps(
         missing_count=np.empty(count, dtype=np.int64),
         missing_on_image=np.empty(count, dtype=np.int64),
     )
-    _cut_channel(image, variance, mask, mask_bits, bad, np.asarray(y0, dtype=np.int64),
-                 np.asarray(x0, dtype=np.int64), int(channel), int(start), bool(standardize),
-                 np.float32(divisor), np.float32(fill), cutouts, _NO_MISSING if missing is None else missing,
-                 *result)
+    _gather_median_standardize(
+        image, variance, mask, mask_bits, bad, np.asarray(y0, dtype=np.int64), np.asarray(x0, dtype=np.int64),
+        int(channel), int(start), bool(standardize), np.float32(divisor), np.float32(fill), cutouts,
+        _NO_MISSING if missing is None else missing, *result,
+    )
     return result
 
 
@@ -321,9 +322,13 @@ _NO_MISSING = np.empty((0, 0, 0, 0), dtype=bool)
 
 
 @_compiled
-def _cut_channel(image, variance, mask, mask_bits, bad, y0, x0, channel, start, standardize, divisor,
-                 fill, cutouts, missing, center, variance_median, missing_count,
-                 missing_on_image):  # pragma: no cover - compiled
+def _gather_median_standardize(image, variance, mask, mask_bits, bad, y0, x0, channel, start, standardize,
+                               divisor, fill, cutouts, missing, center, variance_median, missing_count,
+                               missing_on_image):  # pragma: no cover - compiled
+    """The compiled body of `cut_channel_stamps`, one pass per stamp: gather
+    its pixels (NaN where missing) and usable variance, take the two
+    medians and, if ``standardize``, standardize it while it is in cache.
+    """
     size = cutouts.shape[2]
     area = size * size
     height, width = image.shape

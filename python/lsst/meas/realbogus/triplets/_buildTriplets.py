@@ -31,7 +31,7 @@ __all__ = [
     "make_triplet_table",
 ]
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.table import Table
@@ -39,10 +39,16 @@ from astropy.table import Table
 import lsst.pex.config as pexConfig
 import lsst.pipe.base as pipeBase
 import lsst.pipe.base.connectionTypes as cT
+from lsst.utils.timer import timeMethod
 
 from ._connections import TripletInputConnections
-from ._cutouts import CHANNELS, CutoutConfig, TripletImagesConfig, Triplets, extract_triplets_from_images
+from ._contract import CHANNELS, CutoutConfig
+from ._extractTriplets import Triplets
+from ._images import TripletImagesConfig, extract_triplets_from_images
 from ._sourceCatalogs import SourceColumnsConfig, check_source_catalog, match_ids
+
+if TYPE_CHECKING:
+    from lsst.images import DifferenceImage, VisitImage
 
 TRIPLET_COLUMNS = (
     "diaSourceId",
@@ -113,22 +119,20 @@ class BuildTripletsTask(pipeBase.PipelineTask):
     The cutouts are made by `~lsst.meas.realbogus.triplets.extract_triplets`,
     the same code `ComputeReliabilityTask` scores with. Sources near an
     edge are padded and flagged, never dropped, so ``rb_triplets`` has one
-    row per DIA source.
+    row per DIA source. `run` and its steps are timed with
+    `~lsst.utils.timer.timeMethod` (the task metadata's ``runStart*``,
+    ``cutTripletsStart*``, ``lookUpLabelsStart*`` and ``...End*`` keys).
     """
 
     ConfigClass = BuildTripletsConfig
     _DefaultName = "buildTriplets"
 
-    def runQuantum(self, butlerQC, inputRefs, outputRefs):
-        inputs = butlerQC.get(inputRefs)
-        outputs = self.run(**inputs)
-        butlerQC.put(outputs, outputRefs)
-
+    @timeMethod
     def run(
         self,
-        template: Any,
-        science: Any,
-        difference: Any,
+        template: DifferenceImage,
+        science: VisitImage,
+        difference: DifferenceImage,
         diaSources: Table,
         truth: Table | None = None,
     ) -> pipeBase.Struct:
@@ -136,8 +140,12 @@ class BuildTripletsTask(pipeBase.PipelineTask):
 
         Parameters
         ----------
-        template, science, difference : `lsst.images` masked images
-            The warped template, science and difference images.
+        template : `lsst.images.DifferenceImage`
+            The template, warped to the science image.
+        science : `lsst.images.VisitImage`
+            The science image.
+        difference : `lsst.images.DifferenceImage`
+            The difference image.
         diaSources : `astropy.table.Table`
             DIA sources, with id, position and SNR columns.
         truth : `astropy.table.Table`, optional
@@ -159,16 +167,8 @@ class BuildTripletsTask(pipeBase.PipelineTask):
         c = self.config
         check_source_catalog(diaSources, [c.idColumn, c.xColumn, c.yColumn, c.snrColumn])
         ids = np.asarray(diaSources[c.idColumn], dtype=np.int64)
-        triplets = extract_triplets_from_images(
-            template,
-            science,
-            difference,
-            np.asarray(diaSources[c.xColumn], dtype=float),
-            np.asarray(diaSources[c.yColumn], dtype=float),
-            c.cutout,
-            max_wcs_offset=c.maxWcsOffset,
-        )
-        labels, classes = self._labels(ids, truth)
+        triplets = self.cutTriplets(template, science, difference, diaSources)
+        labels, classes = self.lookUpLabels(ids, truth)
         table = make_triplet_table(ids, triplets, labels, classes, diaSources, c)
         self.log.info(
             "Cut %d triplets of %dx%d (%d real, %d bogus, %d unlabelled; %d at an edge, %d with missing "
@@ -178,9 +178,33 @@ class BuildTripletsTask(pipeBase.PipelineTask):
         )
         return pipeBase.Struct(triplets=table)
 
-    def _labels(self, ids: np.ndarray, truth: Table | None) -> tuple[np.ndarray, np.ndarray]:
+    @timeMethod
+    def cutTriplets(
+        self, template: DifferenceImage, science: VisitImage, difference: DifferenceImage, diaSources: Table
+    ) -> Triplets:
+        """Cut the triplets of the DIA sources, in catalog order, with
+        ``config.cutout``.
+
+        Raises
+        ------
+        lsst.meas.realbogus.errors.ImageMismatchError
+            Raised if the three images are not on one pixel grid.
+        """
+        x, y = self.config.positions(diaSources)
+        return extract_triplets_from_images(
+            template, science, difference, x, y, self.config.cutout, max_wcs_offset=self.config.maxWcsOffset
+        )
+
+    @timeMethod
+    def lookUpLabels(self, ids: np.ndarray, truth: Table | None) -> tuple[np.ndarray, np.ndarray]:
         """Look up each source's label and truth class (-1 and "" when
         unknown).
+
+        Raises
+        ------
+        lsst.meas.realbogus.errors.InvalidCatalogError
+            Raised if the truth catalog lacks a required column or ids
+            repeat.
         """
         c = self.config
         labels = np.full(len(ids), UNLABELLED, dtype=np.int8)

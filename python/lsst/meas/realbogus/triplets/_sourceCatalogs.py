@@ -51,18 +51,24 @@ def check_source_catalog(catalog: Table, required: Iterable[str], what: str = "D
     ------
     InvalidCatalogError
         Raised with a one-line message if a column is missing or an id
-        repeats.
+        repeats; its metadata names the catalog and the column(s), and for
+        repeated ids counts them and gives one.
     """
     required = list(required)
     missing = [name for name in required if name not in catalog.colnames]
     if missing:
-        raise InvalidCatalogError(f"{what} lacks required column(s) {', '.join(missing)}.")
+        raise InvalidCatalogError(
+            f"{what} lacks required column(s) {', '.join(missing)}.",
+            {"catalog": what, "missingColumns": ",".join(missing)},
+        )
     ids = np.asarray(catalog[required[0]])
     if len(np.unique(ids)) != len(ids):
         values, counts = np.unique(ids, return_counts=True)
+        duplicated = int((counts > 1).sum())
+        example = int(values[counts > 1][0])
         raise InvalidCatalogError(
-            f"{what} has {int((counts > 1).sum())} duplicated {required[0]} value(s), e.g. "
-            f"{int(values[counts > 1][0])}."
+            f"{what} has {duplicated} duplicated {required[0]} value(s), e.g. {example}.",
+            {"catalog": what, "column": required[0], "duplicatedIds": duplicated, "exampleId": example},
         )
 
 
@@ -98,3 +104,9 @@ class SourceColumnsConfig(pexConfig.Config):
     idColumn = pexConfig.Field(dtype=str, default="diaSourceId", doc="Source id column.")
     xColumn = pexConfig.Field(dtype=str, default="x", doc="Source column position, pixels.")
     yColumn = pexConfig.Field(dtype=str, default="y", doc="Source row position, pixels.")
+
+    def positions(self, catalog: Table) -> tuple[np.ndarray, np.ndarray]:
+        """Return the sources' ``x`` and ``y`` positions, pixels, as float64
+        arrays in catalog order.
+        """
+        return np.asarray(catalog[self.xColumn], dtype=float), np.asarray(catalog[self.yColumn], dtype=float)
