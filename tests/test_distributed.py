@@ -38,10 +38,11 @@ import torch
 import lsst.utils.tests
 from lsst.daf.butler import Butler
 from lsst.meas.realbogus.cli.train import main
+from lsst.meas.realbogus.errors import TrainingError
 from lsst.meas.realbogus.models import ModelPackage
 from lsst.meas.realbogus.scoring import score_triplets
 from lsst.meas.realbogus.tests import TEST_WHERE, TRIPLETS, ci_repository, triplet_handles
-from lsst.meas.realbogus.training import TripletData
+from lsst.meas.realbogus.training import DistributedContext, TrainingConfig, TripletData
 
 BIN = os.path.dirname(sys.executable)
 
@@ -230,9 +231,39 @@ class ShardTestCase(lsst.utils.tests.TestCase):
         with self.assertRaises(ValueError):
             TripletData(handles, names, validation_fraction=0.2, seed=1, shard=(2, 2))
 
-    def test_single_process_fingerprint_unchanged_by_distributed_fields(self):
-        from lsst.meas.realbogus.training import TrainingConfig
+    def test_sharding_refused_before_training(self):
+        """`DistributedContext.check_sharding` refuses, on every rank alike,
+        a split without a local batch of two per rank and step.
+        """
+        _, handles, names = triplet_handles(ci_repository())
+        data = TripletData(handles, names, validation_fraction=0.2, seed=1)
 
+        def check(world, sharding, batch_size):
+            config = TrainingConfig()
+            config.distributedSharding = sharding
+            config.batchSize = batch_size
+            DistributedContext(rank=0, world_size=world).check_sharding(config, data)
+
+        fits = 2 * min(data.shard_rows(r, 2) for r in range(2))
+        self.assertGreaterEqual(fits, 4)
+        check(2, "datasets", fits)
+        check(2, "batches", 4)
+        check(1, "datasets", 3)  # a single process is never refused
+        one_per_rank = len(handles)
+        local = max(2, min(data.shard_rows(r, one_per_rank) for r in range(one_per_rank)) + 1)
+        refusals = [
+            (2, "batches", 3, r"batchSize 3 leaves fewer than 2 triplets per rank for 2 ranks\.$"),
+            (2, "datasets", 9, "batchSize 9 is the global batch: it must be a multiple of the 2 ranks"),
+            (2, "datasets", 2, r"for 2 ranks \(batch norm needs two\)\.$"),
+            (one_per_rank, "datasets", one_per_rank * local, f"split over {one_per_rank} ranks leave a rank "
+             f".* fewer than its batch of {local}; use fewer ranks or distributedSharding='batches'"),
+        ]
+        for world, sharding, batch_size, message in refusals:
+            with self.subTest(world=world, sharding=sharding, batch_size=batch_size):
+                with self.assertRaisesRegex(TrainingError, message):
+                    check(world, sharding, batch_size)
+
+    def test_single_process_fingerprint_unchanged_by_distributed_fields(self):
         a, b = TrainingConfig(), TrainingConfig()
         b.distributedSharding = "batches"
         b.distributedBackend = "gloo"

@@ -39,7 +39,7 @@ import torch
 import lsst.utils.tests
 from lsst.daf.butler import Butler
 from lsst.meas.realbogus.cli.train import main
-from lsst.meas.realbogus.errors import DeviceError
+from lsst.meas.realbogus.errors import DeviceError, TrainingError
 from lsst.meas.realbogus.models import ModelPackage, select_device
 from lsst.meas.realbogus.tests import (
     SIM_COLLECTION,
@@ -50,8 +50,19 @@ from lsst.meas.realbogus.tests import (
     quick_training_config,
     triplet_handles,
 )
-from lsst.meas.realbogus.training import TrainRealBogusTask, TripletData, validation_mask
-from lsst.meas.realbogus.training import _training as training
+from lsst.meas.realbogus.training import (
+    TrainingConfig,
+    TrainRealBogusTask,
+    TripletData,
+    calibrate,
+    calibrated_scores,
+    fit_temperature,
+    random_dihedral,
+    validation_mask,
+)
+from lsst.meas.realbogus.training._checkpoint import Checkpoint, TrainingProgress
+from lsst.meas.realbogus.training._optimization import make_loss, make_optimizer, make_scheduler, plan_steps
+from lsst.meas.realbogus.training._trainer import Trainer
 
 BIN = os.path.dirname(sys.executable)
 
@@ -150,14 +161,14 @@ class TrainingTestCase(lsst.utils.tests.TestCase):
     def test_resume_continues_where_it_stopped(self):
         uninterrupted = train_in_process(self.root, epochs=4)
         ckpt = os.path.join(self.tmp, "ckpt")
-        original = training._Trainer.save_checkpoint
+        original = Trainer.save_checkpoint
 
         def save_then_die(trainer):
             original(trainer)
-            if trainer.epoch == 2:
+            if trainer.progress.epoch == 2:
                 raise KeyboardInterrupt("simulated kill after epoch 2")
 
-        with mock.patch.object(training._Trainer, "save_checkpoint", save_then_die):
+        with mock.patch.object(Trainer, "save_checkpoint", save_then_die):
             with self.assertRaises(KeyboardInterrupt):
                 train_in_process(self.root, epochs=4, checkpointDir=ckpt)
         self.assertTrue(os.path.exists(os.path.join(ckpt, "checkpoint.pt")))
@@ -169,7 +180,7 @@ class TrainingTestCase(lsst.utils.tests.TestCase):
         # A checkpoint from other settings is refused, not silently mixed in;
         # epochs count, since the schedule is planned over them.
         for other in ({"learningRate": 0.5}, {"epochs": 6}):
-            with self.assertRaisesRegex(training.TrainingError, "different training settings"):
+            with self.assertRaisesRegex(TrainingError, "different training settings"):
                 train_in_process(self.root, checkpointDir=ckpt, **{"epochs": 4, **other})
 
     def test_booby_trapped_checkpoint_not_executed(self):
@@ -182,7 +193,7 @@ class TrainingTestCase(lsst.utils.tests.TestCase):
                 return (open, (marker, "w"))
 
         torch.save({"fingerprint": Trap()}, os.path.join(ckpt, "checkpoint.pt"))
-        with self.assertRaisesRegex(training.TrainingError, "cannot read checkpoint"):
+        with self.assertRaisesRegex(TrainingError, "cannot read checkpoint"):
             train_in_process(self.root, checkpointDir=ckpt)
         self.assertFalse(os.path.exists(marker))
 
@@ -196,6 +207,14 @@ class TrainingTestCase(lsst.utils.tests.TestCase):
                 self.assertEqual(package.architecture, name)
                 self.assertEqual(package.metadata.training["stepsRun"], 1)
                 package.build_model()
+
+    def test_run_is_timed(self):
+        _, handles, names = triplet_handles(self.root)
+        task = TrainRealBogusTask(config=quick_training_config(maxSteps=1))
+        task.run(handles, names=names)
+        for key in ("runStartCpuTime", "runEndCpuTime", "runStartUtc", "runEndUtc"):
+            self.assertIn(key, task.metadata)
+        self.assertGreater(task.metadata["runEndCpuTime"], task.metadata["runStartCpuTime"])
 
     def test_early_stopping_and_schedules(self):
         for schedule in ("constant", "step", "onecycle"):
@@ -239,7 +258,8 @@ class RbTrainCliTestCase(lsst.utils.tests.TestCase):
         code, _, err = self.run_cli(self.root, "-i", TRIPLETS, "--tract", "3080", "-o", "cli/taken",
                                     "-c", "maxSteps=1", "-c", "device=cpu", "-c", "progressBar=False")
         self.assertEqual(code, 0, err)
-        with mock.patch("lsst.meas.realbogus.training.train") as never:
+        # Where TrainRealBogusTask.run looks train up.
+        with mock.patch("lsst.meas.realbogus.training._trainRealBogus.train") as never:
             code, _, err = self.run_cli(self.root, "-i", TRIPLETS, "--tract", "3080", "-o", "cli/taken")
         self.assertEqual(code, 2)
         self.assertIn("already holds rb_model", err)
@@ -278,10 +298,94 @@ class CalibrationTestCase(lsst.utils.tests.TestCase):
         rng = np.random.default_rng(5)
         true_logit = rng.normal(-2.5, 2.0, 20000)
         labels = (rng.uniform(size=true_logit.size) < 1 / (1 + np.exp(-true_logit))).astype(float)
-        fit = training.fit_temperature(3.0 * true_logit, labels)  # a network 3x overconfident
+        fit = fit_temperature(3.0 * true_logit, labels)  # a network 3x overconfident
         self.assertAlmostEqual(fit["temperature"], 3.0, delta=0.15)
         self.assertGreater(fit["eceBefore"], 0.05)
         self.assertLess(fit["eceAfter"], 0.02)
+
+    def test_calibrate_and_scores(self):
+        rng = np.random.default_rng(6)
+        logits = rng.normal(0.0, 3.0, 500).astype(np.float32)
+        labels = (rng.uniform(size=logits.size) < 0.5).astype(float)
+        self.assertIsNone(calibrate("none", logits, labels))
+        fitted = calibrate("temperature", logits, labels)
+        self.assertEqual(fitted, fit_temperature(logits, labels))
+        # The package's scores: float32 sigmoid(logit / T), as scoring computes them.
+        expected = torch.sigmoid(torch.from_numpy(logits) / fitted["temperature"]).numpy()
+        scores = calibrated_scores(logits, fitted)
+        self.assertEqual(scores.dtype, np.float64)
+        np.testing.assert_array_equal(scores, expected.astype(np.float64))
+        np.testing.assert_array_equal(calibrated_scores(logits, None),
+                                      torch.sigmoid(torch.from_numpy(logits)).numpy().astype(np.float64))
+        self.assertNotEqual(fitted["temperature"], 1.0)
+
+
+class TrainingPiecesTestCase(lsst.utils.tests.TestCase):
+    """The step plan, loss weighting and checkpoint file, without data."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="rb_pieces_")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+
+    def test_plan_steps(self):
+        config = TrainingConfig()
+        config.batchSize, config.epochs = 8, 3
+        self.assertEqual(plan_steps(config, 20), (3, 9))
+        self.assertEqual(plan_steps(config, 0), (1, 3))
+        config.maxSteps = 4
+        self.assertEqual(plan_steps(config, 20), (3, 4))
+
+    def test_class_weighting(self):
+        config = TrainingConfig()
+        counts = {"real": 4, "bogus": 12}
+        for weighting, expected in (("none", 1.0), ("balanced", 3.0), ("fixed", 2.5)):
+            config.classWeighting, config.positiveWeight = weighting, 2.5
+            loss = make_loss(config, counts, torch.device("cpu"))
+            self.assertEqual(float(loss.pos_weight), expected)
+
+    def small_run(self, config):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 1)
+        optimizer = make_optimizer(config, model.parameters())
+        return model, optimizer, make_scheduler(config, optimizer, 10, 2)
+
+    def test_checkpoint_round_trip(self):
+        config = TrainingConfig()
+        config.checkpointDir = os.path.join(self.tmp, "ckpt")
+        model, optimizer, scheduler = self.small_run(config)
+        model(torch.ones(2, 3)).sum().backward()
+        optimizer.step()
+        scheduler.step()
+        best = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        progress = TrainingProgress(epoch=2, step=5, history=[{"epoch": 1, "trainLoss": 0.5, "x": None}],
+                                    best_value=0.75, best_epoch=1, best_state=best, bad_epochs=1)
+        checkpoint = Checkpoint(config, world_size=1)
+        self.assertIsNone(checkpoint.read())  # nothing written yet
+        checkpoint.save(progress, model, optimizer, scheduler)
+        self.assertEqual(os.listdir(config.checkpointDir), ["checkpoint.pt"])
+
+        other_model, other_optimizer, other_scheduler = self.small_run(config)
+        torch.nn.init.zeros_(other_model.weight)
+        restored = Checkpoint.restore(checkpoint.read(), other_model, other_optimizer, other_scheduler)
+        self.assertEqual(restored.history, progress.history)
+        self.assertEqual((restored.epoch, restored.step, restored.best_value, restored.best_epoch,
+                          restored.bad_epochs, restored.stopped_early), (2, 5, 0.75, 1, 1, False))
+        for key, value in model.state_dict().items():
+            torch.testing.assert_close(other_model.state_dict()[key], value, rtol=0, atol=0)
+            torch.testing.assert_close(restored.best_state[key], best[key], rtol=0, atol=0)
+        torch.testing.assert_close(other_optimizer.state_dict(), optimizer.state_dict(), rtol=0, atol=0)
+        self.assertEqual(other_scheduler.state_dict(), scheduler.state_dict())
+
+        # Another world size, or resume off, or no directory: not this run's checkpoint.
+        with self.assertRaisesRegex(TrainingError, "different training settings"):
+            Checkpoint(config, world_size=2).read()
+        config.resume = False
+        self.assertIsNone(Checkpoint(config, world_size=1).read())
+        config.checkpointDir = ""
+        nowhere = Checkpoint(config, world_size=1)
+        nowhere.save(progress, model, optimizer, scheduler)
+        self.assertIsNone(nowhere.path)
+        self.assertIsNone(nowhere.read())
 
 
 class TripletDataTestCase(lsst.utils.tests.TestCase):
@@ -333,7 +437,7 @@ class TripletDataTestCase(lsst.utils.tests.TestCase):
 
     def test_augmentation_is_a_symmetry(self):
         x = torch.arange(2 * 3 * 5 * 5, dtype=torch.float32).reshape(2, 3, 5, 5)
-        y = training.augment(x.repeat(50, 1, 1, 1), torch.Generator().manual_seed(0))
+        y = random_dihedral(x.repeat(50, 1, 1, 1), torch.Generator().manual_seed(0))
         for k in range(len(y)):
             torch.testing.assert_close(torch.sort(y[k].flatten()).values, torch.sort(x[k % 2].flatten()).values)
             # The three channels move together: the offset between channels is preserved.

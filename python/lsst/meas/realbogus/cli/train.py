@@ -28,12 +28,16 @@ __all__ = ['main']
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from ..errors import CliError, ModelPackageError, one_line
 from ..models import put_model
 from ..training import DistributedContext, TrainRealBogusConfig, TrainRealBogusTask
 from ..training._trainRealBogus import _describe, _provenance
 from ._options import apply_config_overrides
+
+if TYPE_CHECKING:
+    from lsst.daf.butler import Butler, DatasetRef
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -107,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _find_triplets(args: argparse.Namespace, writeable: bool):
+def _find_triplets(args: argparse.Namespace, writeable: bool) -> tuple[Butler, list[DatasetRef]]:
     """Open the repository and find the tract's triplets, sorted."""
     from lsst.daf.butler import Butler
 
@@ -135,7 +139,7 @@ def _find_triplets(args: argparse.Namespace, writeable: bool):
     return butler, refs
 
 
-def _check_output_free(butler, run: str) -> None:
+def _check_output_free(butler: Butler, run: str) -> None:
     """Refuse, before training, an output RUN that already holds a model."""
     try:
         existing = butler.query_datasets("rb_model", collections=run, explain=False)

@@ -20,10 +20,23 @@
 # along with this program.  If not, see <https://www.gnu.org/licenses/>.
 
 """Training: `TrainingConfig`, the training loop (one process or several
-under torchrun), streaming of ``rb_triplets``, calibration, and
-`TrainRealBogusTask`, which writes ``rb_model``.
+under torchrun), streaming of ``rb_triplets``, augmentation, calibration,
+and `TrainRealBogusTask`, which writes ``rb_model``.
+
+The private modules re-exported here hold the public names: ``_config``
+(`TrainingConfig`), ``_train`` (`train`), ``_distributed``
+(`DistributedContext`), ``_augmentation`` (`random_dihedral`),
+``_calibration`` (`fit_temperature`, `calibrate`, `calibrated_scores`),
+``_tripletData`` and ``_trainRealBogus``.  The others are the inside of
+`train`: ``_trainer`` (the epoch loop), ``_batches`` (what each step trains
+on), ``_optimization`` (loss, optimizer, schedule), ``_checkpoint`` and
+``_packaging`` (metrics, threshold, provenance, the model package).
 """
 
-from ._training import *
+from ._augmentation import *
+from ._calibration import *
+from ._config import *
+from ._distributed import *
+from ._train import *
 from ._trainRealBogus import *
 from ._tripletData import *

@@ -28,19 +28,27 @@ from __future__ import annotations
 __all__ = ["TrainRealBogusConfig", "TrainRealBogusConnections", "TrainRealBogusTask"]
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lsst.pipe.base as pipeBase
 import lsst.pipe.base.connectionTypes as cT
+from lsst.utils.timer import timeMethod
 
-from ..models._devices import configure_quantum_threads
-from ..models._modelPackage import training_data_coverage
-from ..models._storageClass import STORAGE_CLASS
-from ._training import DistributedContext, TrainingConfig, train
+from ..models import STORAGE_CLASS, configure_quantum_threads, training_data_coverage
+from ._config import TrainingConfig
+from ._distributed import DistributedContext
+from ._train import train
 from ._tripletData import TripletData
+
+if TYPE_CHECKING:
+    from lsst.daf.butler import DatasetRef, DeferredDatasetHandle
 
 
 class TrainRealBogusConnections(pipeBase.PipelineTaskConnections, dimensions=("skymap", "tract")):
+    """Inputs and output of `TrainRealBogusTask`: every ``rb_triplets`` of
+    the detector-visits overlapping a tract in, one ``rb_model`` out.
+    """
+
     triplets = cT.Input(
         doc="Labelled cutout triplets of the detector-visits overlapping the tract.",
         name="rb_triplets",
@@ -56,7 +64,15 @@ class TrainRealBogusConnections(pipeBase.PipelineTaskConnections, dimensions=("s
         dimensions=(),
     )
 
-    def adjust_all_quanta(self, adjuster):
+    def adjust_all_quanta(self, adjuster: pipeBase.QuantaAdjuster) -> None:
+        """Refuse, when the graph is built, a query that selects several
+        tracts.
+
+        Raises
+        ------
+        ValueError
+            Raised if there is more than one quantum.
+        """
         # rb_model has no dimensions: two tracts in one graph would both
         # write it, and the second would fail only after the first trained.
         data_ids = list(adjuster.iter_data_ids())
@@ -85,9 +101,15 @@ class TrainRealBogusTask(pipeBase.PipelineTask):
     """
 
     ConfigClass = TrainRealBogusConfig
+    config: TrainRealBogusConfig
     _DefaultName = "trainRealBogus"
 
-    def runQuantum(self, butlerQC, inputRefs, outputRefs):
+    def runQuantum(
+        self,
+        butlerQC: pipeBase.QuantumContext,
+        inputRefs: pipeBase.InputQuantizedConnection,
+        outputRefs: pipeBase.OutputQuantizedConnection,
+    ) -> None:
         refs = sorted(inputRefs.triplets, key=lambda ref: (ref.dataId["visit"], ref.dataId["detector"]))
         handles = [butlerQC.get(ref) for ref in refs]
         provenance = _provenance(refs, butlerQC.quantum.dataId["skymap"], butlerQC.quantum.dataId["tract"])
@@ -95,9 +117,10 @@ class TrainRealBogusTask(pipeBase.PipelineTask):
         outputs = self.run(handles, names=[_describe(ref) for ref in refs], provenance=provenance)
         butlerQC.put(outputs, outputRefs)
 
+    @timeMethod
     def run(
         self,
-        triplets: Sequence[Any],
+        triplets: Sequence[DeferredDatasetHandle],
         names: Sequence[str] | None = None,
         provenance: dict[str, Any] | None = None,
     ) -> pipeBase.Struct:
@@ -105,9 +128,9 @@ class TrainRealBogusTask(pipeBase.PipelineTask):
 
         Parameters
         ----------
-        triplets : `~collections.abc.Sequence`
-            Handles of ``rb_triplets`` datasets (objects with
-            ``get(parameters=...)``, read lazily).
+        triplets : `~collections.abc.Sequence` [`~lsst.daf.butler.DeferredDatasetHandle`]
+            Handles of ``rb_triplets`` datasets (any objects with
+            ``get(parameters=...)``), read lazily.
         names : `~collections.abc.Sequence` [`str`], optional
             A name per handle for messages.
         provenance : `dict`, optional
@@ -125,11 +148,20 @@ class TrainRealBogusTask(pipeBase.PipelineTask):
         `~lsst.meas.realbogus.training.train`); every rank returns rank
         0's package.
         """
+        dist = DistributedContext.from_environment()
+        data = self._open_triplets(triplets, names, dist)
+        package = train(self.config, data, provenance=provenance, log=self.log, distributed=dist)
+        return pipeBase.Struct(model=package)
+
+    def _open_triplets(self, triplets: Sequence[DeferredDatasetHandle], names: Sequence[str] | None,
+                       dist: DistributedContext) -> TripletData:
+        """Scan the triplets for streaming; under ``datasets`` sharding, this
+        rank's datasets only.
+        """
         c = self.config
         names = list(names) if names is not None else [f"dataset {i}" for i in range(len(triplets))]
-        dist = DistributedContext.from_environment()
         shard = (dist.rank, dist.world_size) if dist.active and c.distributedSharding == "datasets" else None
-        data = TripletData(
+        return TripletData(
             triplets,
             names,
             validation_fraction=c.validationFraction,
@@ -139,11 +171,9 @@ class TrainRealBogusTask(pipeBase.PipelineTask):
             shard=shard,
             readers=c.loaderThreads,
         )
-        package = train(c, data, provenance=provenance, log=self.log, distributed=dist)
-        return pipeBase.Struct(model=package)
 
 
-def _provenance(refs, skymap: str, tract: int) -> dict[str, Any]:
+def _provenance(refs: Sequence[DatasetRef], skymap: str, tract: int) -> dict[str, Any]:
     """What the model package records of its training data."""
     return {
         "inputCollections": sorted({ref.run for ref in refs}),
@@ -155,5 +185,6 @@ def _provenance(refs, skymap: str, tract: int) -> dict[str, Any]:
     }
 
 
-def _describe(ref) -> str:
+def _describe(ref: DatasetRef) -> str:
+    """A dataset's name in messages."""
     return f"visit={ref.dataId['visit']} detector={ref.dataId['detector']}"

@@ -40,8 +40,7 @@ import numpy as np
 from lsst.daf.butler import DeferredDatasetHandle
 
 from ..errors import InvalidCatalogError, TripletDataError, one_line
-from ..triplets._cutouts import CutoutConfig
-from ..triplets._sourceCatalogs import check_source_catalog
+from ..triplets import CutoutConfig, check_source_catalog
 
 _SCAN_COLUMNS = ["diaSourceId", "label", "snr", "truthClass"]
 _LOAD_COLUMNS = ["diaSourceId", "label", "snr", "cutout"]

@@ -1,0 +1,183 @@
+# This file is part of meas_realbogus.
+#
+# Developed for the LSST Data Management System.
+# This product includes software developed by the LSST Project
+# (https://www.lsst.org).
+# See the COPYRIGHT file at the top-level directory of this distribution
+# for details of code ownership.
+#
+# This program is free software: you can redistribute it and/or modify
+# it under the terms of the GNU General Public License as published by
+# the Free Software Foundation, either version 3 of the License, or
+# (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful,
+# but WITHOUT ANY WARRANTY; without even the implied warranty of
+# MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+# GNU General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License
+# along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+"""The end of a training run on rank 0: validation metrics, calibration,
+the threshold, provenance, and the `~lsst.meas.realbogus.models.ModelPackage`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["package_model"]
+
+import dataclasses
+import datetime
+import logging
+import math
+import platform
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ..evaluation import _metrics as metrics
+from ..models import ModelPackage
+from ._calibration import calibrate, calibrated_scores
+from ._config import _jsonable
+
+if TYPE_CHECKING:
+    from ._config import TrainingConfig
+    from ._trainer import Trainer
+    from ._tripletData import TripletData
+
+
+@dataclasses.dataclass
+class _Validation:
+    """What the validation split says of the trained model."""
+
+    metrics: dict[str, Any]
+    threshold: float = 0.5
+    rule: str = "default 0.5"
+    calibration: dict[str, Any] | None = None
+
+
+def package_model(config: TrainingConfig, data: TripletData, trainer: Trainer, log: logging.Logger,
+                  provenance: dict[str, Any] | None, started: float) -> ModelPackage:
+    """Validate, calibrate, choose the threshold and package (rank 0).
+
+    Parameters
+    ----------
+    config : `TrainingConfig`
+        The run's settings.
+    data : `~lsst.meas.realbogus.training.TripletData`
+        Its triplets (counts and cutout settings).
+    trainer : `~lsst.meas.realbogus.training._trainer.Trainer`
+        The finished run.
+    log : `logging.Logger`
+        Logger for the calibration and the result.
+    provenance : `dict` or `None`
+        Caller's facts for the ``training`` metadata.
+    started : `float`
+        `time.perf_counter` at the start of the run.
+
+    Returns
+    -------
+    package : `~lsst.meas.realbogus.models.ModelPackage`
+        Weights and metadata.
+    """
+    validation = _validate(config, trainer, log)
+    training = _training_metadata(config, data, trainer, provenance, started)
+    package = ModelPackage.from_model(
+        _plain_model(config, data, trainer),
+        architecture=config.model.name,
+        model_config=_jsonable(config.model.active.toDict()),
+        cutout_config=data.cutout_config,
+        version=config.modelVersion or None,
+        threshold=validation.threshold,
+        thresholdRule=validation.rule,
+        training=training,
+        metrics={"validation": validation.metrics},
+        calibration=validation.calibration,
+        software=_software_versions(),
+        created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    )
+    log.info("Model %s: validation %s; threshold %.4f (%s).", package.version,
+             {k: validation.metrics.get(k) for k in ("n", "roc_auc", "average_precision")}, package.threshold,
+             validation.rule)
+    return package
+
+
+def _validate(config: TrainingConfig, trainer: Trainer, log: logging.Logger) -> _Validation:
+    """Score the validation split once: calibration, metrics and threshold."""
+    val = trainer.validation
+    n_real = int(val.labels.sum())
+    result = _Validation(metrics={"n": len(val), "n_real": n_real})
+    if not 0 < n_real < len(val):
+        return result  # no triplet, or one class: nothing to fit or choose
+    enough = n_real >= config.minValidationReal
+    logits = trainer.predict(val.cutouts, logits=True)
+    if enough:
+        result.calibration = calibrate(config.calibration, logits, val.labels, log)
+    # One forward pass serves calibration and scores.
+    scores = calibrated_scores(logits, result.calibration)
+    result.metrics.update(metrics.summarize(val.labels, scores))
+    if enough:
+        result.threshold, result.rule = _choose_threshold(config, val.labels, scores)
+    else:
+        result.rule = f"default 0.5: only {n_real} real validation triplets"
+    return result
+
+
+def _choose_threshold(config: TrainingConfig, labels: np.ndarray, scores: np.ndarray) -> tuple[float, str]:
+    """The highest threshold keeping ``thresholdCompleteness``, and its rule."""
+    _, threshold = metrics.purity_at_completeness(labels, scores, config.thresholdCompleteness)
+    rule = f"highest threshold with validation completeness >= {config.thresholdCompleteness:.2f}"
+    return (float(threshold) if math.isfinite(threshold) else 0.5), rule
+
+
+def _training_metadata(config: TrainingConfig, data: TripletData, trainer: Trainer,
+                       provenance: dict[str, Any] | None, started: float) -> dict[str, Any]:
+    """The package's ``training`` metadata: data, run and settings."""
+    progress, dist = trainer.progress, trainer.dist
+    training = {
+        **(provenance or {}),
+        "triplets": data.counts,
+        "unlabelled": data.unlabelled,
+        "truthClasses": data.classes,
+        "seed": config.seed,
+        "epochsRun": progress.epoch,
+        "stepsRun": progress.step,
+        "bestEpoch": progress.best_epoch,
+        "stoppedEarly": progress.stopped_early,
+        "device": str(trainer.device),
+        "threads": trainer.threads,
+        "mixedPrecision": trainer.autocast,
+        "seconds": time.perf_counter() - started,
+        "configFingerprint": config.fingerprint(dist.world_size),
+        "config": {k: v for k, v in _jsonable(config.toDict()).items() if k != "model"},
+        "history": progress.history,
+    }
+    if dist.active:
+        training["distributed"] = {"worldSize": dist.world_size, "backend": dist.backend,
+                                   "sharding": config.distributedSharding}
+    return training
+
+
+def _plain_model(config: TrainingConfig, data: TripletData, trainer: Trainer) -> torch.nn.Module:
+    """The trained network on the CPU, as a single process would have it."""
+    model = trainer.model.cpu()
+    if trainer.dist.active:
+        # A plain copy of the weights: no SyncBatchNorm in the package.
+        model = config.model.apply(data.cutout_config.size)
+        model.load_state_dict(trainer.model.cpu().state_dict())
+    return model
+
+
+def _software_versions() -> dict[str, str]:
+    """Versions of meas_realbogus, torch, numpy and Python."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        own = version("lsst-meas-realbogus")
+    except PackageNotFoundError:
+        own = "unknown"
+    return {"meas_realbogus": own, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
