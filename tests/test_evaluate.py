@@ -23,26 +23,76 @@
 
 import base64
 import contextlib
+import html
 import io
+import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
 import unittest
+from pathlib import Path
 
 import numpy as np
 from matplotlib.image import imread
 
+import lsst.meas.realbogus.evaluation
 import lsst.utils.tests
 from lsst.daf.butler import Butler
+from lsst.meas.realbogus.cli.evaluate import main as evaluate_main
 from lsst.meas.realbogus.cli.report import main as report_main
-from lsst.meas.realbogus.evaluation import PLOT_NAMES, evaluate, load_scored_sources
+from lsst.meas.realbogus.evaluation import PLOT_NAMES, evaluate, load_scored_sources, package_commit
+from lsst.meas.realbogus.evaluation import _gallery as gallery
 from lsst.meas.realbogus.evaluation import _metrics as metrics
+from lsst.meas.realbogus.evaluation._provenance import _checkout_commit
 from lsst.meas.realbogus.tests import MODEL, SIM_COLLECTION, TEST_WHERE, ci_model, run_pipeline
 
 SCORE_WHERE = "instrument='LSSTCam-imSim' AND " + TEST_WHERE
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+NO_BROWSER = os.environ.get("RB_NO_BROWSER") == "1"
+"""RB_NO_BROWSER=1 skips the browser test; otherwise a missing browser fails
+it (``make test`` installs Debian's chromium; CI never sets the variable)."""
+BROWSER_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--virtual-time-budget=10000")
+# Written into the page: at its load event (every image fetched, decoded or failed; --dump-dom
+# waits for it), a <pre> says how many images have a size.
+IMAGE_PROBE = """<script>
+window.addEventListener("load", () => {
+  const images = [...document.images];
+  const broken = images.filter(i => !(i.complete && i.naturalWidth > 0));
+  const p = document.createElement("pre");
+  p.id = "rb-image-check";
+  p.textContent = "IMAGES " + images.length + " DECODED " + (images.length - broken.length) + " BROKEN "
+    + broken.map(i => i.alt).join(",");
+  document.body.appendChild(p);
+});
+</script>"""
+BROKEN_IMAGE = "<img alt='deliberately-broken' src='data:image/png;base64,AAAA'>"
+
+
+def find_browser() -> str | None:
+    """Chromium (Debian's /usr/bin/chromium, else one on the PATH)."""
+    return next((path for path in ("/usr/bin/chromium", shutil.which("chromium"),
+                                   shutil.which("chromium-browser"), shutil.which("google-chrome"))
+                 if path and os.access(path, os.X_OK)), None)
+
+
+def images_decoded_in_browser(browser: str, page: str, workdir: str) -> str:
+    """Open ``page`` (HTML text) in headless Chromium with `IMAGE_PROBE`;
+    return the probe's line (``IMAGES n DECODED m BROKEN alts``).
+    """
+    probe = os.path.join(workdir, "probe.html")
+    with open(probe, "w") as stream:
+        stream.write(page.replace("</body>", IMAGE_PROBE + "</body>"))
+    profile = tempfile.mkdtemp(prefix="chromium_", dir=workdir)
+    result = subprocess.run([browser, *BROWSER_FLAGS, f"--user-data-dir={profile}", "--dump-dom",
+                             Path(probe).as_uri()], capture_output=True, text=True, timeout=180)
+    found = re.search(r'<pre id="rb-image-check">([^<]*)</pre>', result.stdout)
+    if found is None:
+        raise AssertionError(f"the browser wrote no image check (exit {result.returncode}): "
+                             f"{result.stderr[-2000:]}")
+    return html.unescape(found.group(1)).strip()
 
 
 class EvaluateTestCase(lsst.utils.tests.TestCase):
@@ -86,7 +136,8 @@ class EvaluateTestCase(lsst.utils.tests.TestCase):
             self.assertEqual(sum(c["kept"] for c in per_class.values()), s["tp"] + s["fp"])
         self.assertEqual(m["model"]["version"], self.package.version)
         self.assertEqual(m["data"]["tract"], 4024)
-        self.assertIn("gitCommit", m["software"])
+        self.assertEqual(m["software"]["gitCommit"], package_commit())
+        self.assertEqual(m["software"]["meas_realbogus"], self.package.metadata.software["meas_realbogus"])
         self.assertEqual(set(m["requirement"]), {"all", "snr>5", "snr>6"})
 
     def test_plots_are_png(self):
@@ -117,26 +168,82 @@ class EvaluateTestCase(lsst.utils.tests.TestCase):
             self.assertGreater(imread(io.BytesIO(png)).shape[1], 100)
         self.assertNotRegex(page, r"(src|href)=['\"](http|file|/)")
 
-    @unittest.skipUnless(CHROMIUM, "no headless browser on this machine")
+    @unittest.skipIf(NO_BROWSER, "RB_NO_BROWSER=1")
     def test_report_renders_in_headless_browser(self):
+        browser = find_browser()
+        self.assertIsNotNone(browser, "no chromium: `make test` installs Debian's (as root or with sudo); "
+                             "RB_NO_BROWSER=1 skips this test")
         path = os.path.join(self.tmp, "browser.html")
         self.assertEqual(self.run_report(self.root, "-i", "ev/eval", "--tract", "4024", "-o", path)[0], 0)
-        probe = os.path.join(self.tmp, "probe.html")
-        with open(path) as f, open(probe, "w") as g:
-            g.write(f.read().replace("</body>", "<script>window.onload = () => { const bad = [...document.images]"
-                                     ".filter(i => !(i.complete && i.naturalWidth > 0)).length; "
-                                     "document.title = 'IMAGES ' + document.images.length + ' BROKEN ' + bad; };"
-                                     "</script></body>"))
-        result = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
-                                 f"file://{probe}"], capture_output=True, text=True, timeout=120)
-        self.assertIn(f"IMAGES {len(PLOT_NAMES)} BROKEN 0", result.stdout)
+        page = open(path).read()
+        self.assertEqual(images_decoded_in_browser(browser, page, self.tmp),
+                         f"IMAGES {len(PLOT_NAMES)} DECODED {len(PLOT_NAMES)} BROKEN")
+        # The check sees a broken image, so a page whose plots do not decode fails it.
+        broken = page.replace("<h2>Plots</h2>", "<h2>Plots</h2>" + BROKEN_IMAGE)
+        self.assertEqual(images_decoded_in_browser(browser, broken, self.tmp),
+                         f"IMAGES {len(PLOT_NAMES) + 1} DECODED {len(PLOT_NAMES)} BROKEN deliberately-broken")
 
     def test_report_errors(self):
-        code, _, err = self.run_report(self.root, "-i", "ev/scores", "--tract", "4024", "-o",
-                                       os.path.join(self.tmp, "x.html"))
-        self.assertEqual(code, 2)
-        self.assertIn("no rb_metrics for tract 4024", err)
-        self.assertEqual(len(err.strip().splitlines()), 1)
+        out = os.path.join(self.tmp, "x.html")
+        for args, message in (
+            (["-i", "ev/scores"], "no rb_metrics for tract 4024"),
+            (["-i", "ev/eval", "--threshold", "0.3"], "--threshold needs --evaluate"),
+            (["-i", SIM_COLLECTION, "--evaluate"], "no rb_model in"),
+            (["-i", MODEL, "--evaluate"], "cannot evaluate tract 4024"),
+        ):
+            with self.subTest(args=args):
+                if os.path.exists(out):
+                    os.remove(out)
+                code, _, err = self.run_report(self.root, *args, "--tract", "4024", "-o", out)
+                self.assertEqual(code, 2)
+                self.assertIn(message, err)
+                self.assertEqual(len(err.strip().splitlines()), 1)
+                self.assertFalse(os.path.exists(out))
+
+    def test_one_evaluation_path(self):
+        """The task, ``rb-report --evaluate`` and ``python -m`` compute the
+        same figures from the same scores.
+        """
+        stored = self.butler.get("rb_metrics", skymap="DC2", tract=4024)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = evaluate_main([self.root, "-i", "ev/scores", "-i", SIM_COLLECTION, "--where", TEST_WHERE,
+                                  "--threshold", "0.3", "--json"])
+        self.assertEqual(code, 0)
+        self.assertEqual(json.loads(out.getvalue()),
+                         {key: stored[key] for key in ("threshold", "positiveRatio", "cuts")})
+
+        paths = {name: os.path.join(self.tmp, f"{name}.html") for name in ("stored", "evaluated")}
+        code, stored_out, err = self.run_report(self.root, "-i", "ev/eval", "--tract", "4024", "-o",
+                                                paths["stored"])
+        self.assertEqual(code, 0, err)
+        code, evaluated_out, err = self.run_report(self.root, "-i", "ev/scores", "-i", SIM_COLLECTION,
+                                                   "-i", MODEL, "--tract", "4024", "--evaluate",
+                                                   "--threshold", "0.3", "-o", paths["evaluated"])
+        self.assertEqual(code, 0, err)
+        self.assertEqual(evaluated_out.splitlines()[:-1], stored_out.splitlines()[:-1])  # not "Wrote ..."
+        pages = {name: open(path).read() for name, path in paths.items()}
+        self.assertIn("evaluated by rb-report --evaluate", pages["evaluated"])
+        # Past the provenance table (collections, time): the same figures to the digit.
+        tables = {name: re.findall(r"<table>.*?</table>", page, flags=re.S)[1:]
+                  for name, page in pages.items()}
+        self.assertEqual(len(tables["evaluated"]), 3)  # unweighted, re-weighted, per class
+        self.assertEqual(tables["evaluated"], tables["stored"])
+        for src in re.findall(r"<img [^>]*src='data:image/png;base64,([^']*)'", pages["evaluated"]):
+            self.assertGreater(imread(io.BytesIO(base64.b64decode(src))).shape[1], 100)
+
+    def test_gallery_plot_is_a_grid(self):
+        """rb_plot_gallery: a row per outcome, a column per example."""
+        png = imread(io.BytesIO(self.butler.getURI("rb_plot_gallery", skymap="DC2", tract=4024).read()))
+        m = self.butler.get("rb_metrics", skymap="DC2", tract=4024)
+        kept = sum(c["kept"] for c in m["cuts"]["all"]["perClass"].values())
+        rejected = m["cuts"]["all"]["n"] - kept
+        self.assertGreaterEqual(rejected, 3)  # so that some outcome fills the 3 columns
+        example = 3 * gallery.PANEL_IN + 2 * gallery.PANEL_GAP_IN + gallery.EXAMPLE_GAP_IN
+        row = gallery.PANEL_IN + gallery.CAPTION_HEIGHT_IN + gallery.ROW_GAP_IN
+        self.assertAlmostEqual(png.shape[0], gallery.DPI * (gallery.HEADER_HEIGHT_IN + 4 * row), delta=1)
+        self.assertAlmostEqual(png.shape[1], gallery.DPI * (gallery.LABEL_WIDTH_IN + 3 * example
+                                                            + gallery.MARGIN_IN), delta=1)
 
     def test_evaluate_on_perfect_scores_meets_requirement(self):
         joined = load_scored_sources(self.butler, ["ev/scores", SIM_COLLECTION], TEST_WHERE)
@@ -146,6 +253,62 @@ class EvaluateTestCase(lsst.utils.tests.TestCase):
             if entry["unweighted"]:
                 self.assertTrue(entry["unweighted"]["meets_requirement"])
                 self.assertEqual(entry["unweighted"]["requirement_range"], [0.1, 0.9])
+
+
+class ProvenanceTestCase(unittest.TestCase):
+    """The commit recorded in rb_metrics, read from .git files."""
+
+    SHA = "0123456789abcdef0123456789abcdef01234567"
+    OTHER = "fedcba9876543210fedcba9876543210fedcba98"
+
+    def setUp(self):
+        self.root = Path(tempfile.mkdtemp(prefix="rb_git_"))
+        self.addCleanup(shutil.rmtree, self.root, ignore_errors=True)
+        self.git = self.root / "checkout" / ".git"
+        (self.git / "refs" / "heads").mkdir(parents=True)
+        (self.git / "HEAD").write_text("ref: refs/heads/main\n")
+        self.inside = self.root / "checkout" / "python" / "lsst"
+        self.inside.mkdir(parents=True)
+
+    def test_loose_packed_and_detached(self):
+        self.assertIsNone(_checkout_commit(self.inside))  # a branch without commits
+        (self.git / "packed-refs").write_text(f"# pack-refs with: peeled\n{self.OTHER} refs/heads/other\n"
+                                              f"{self.SHA} refs/heads/main\n^{self.OTHER}\n")
+        self.assertEqual(_checkout_commit(self.inside), self.SHA)
+        (self.git / "refs" / "heads" / "main").write_text(self.OTHER + "\n")  # loose refs win
+        self.assertEqual(_checkout_commit(self.inside), self.OTHER)
+        (self.git / "HEAD").write_text(self.SHA + "\n")
+        self.assertEqual(_checkout_commit(self.inside), self.SHA)
+        (self.git / "HEAD").write_text("garbage\n")
+        self.assertIsNone(_checkout_commit(self.inside))
+
+    def test_worktree(self):
+        (self.git / "refs" / "heads" / "feature").write_text(self.OTHER + "\n")
+        worktree_git = self.git / "worktrees" / "wt"
+        worktree_git.mkdir(parents=True)
+        (worktree_git / "HEAD").write_text("ref: refs/heads/feature\n")
+        (worktree_git / "commondir").write_text("../..\n")
+        worktree = self.root / "wt"
+        (worktree / "pkg").mkdir(parents=True)
+        (worktree / ".git").write_text(f"gitdir: {worktree_git}\n")
+        self.assertEqual(_checkout_commit(worktree / "pkg"), self.OTHER)
+
+    def test_not_a_checkout(self):
+        self.assertIsNone(_checkout_commit(Path(tempfile.gettempdir()).resolve() / "no" / "such"))
+
+    def test_package_commit_is_git_head(self):
+        """The commit read without git is the one git names."""
+        package = Path(lsst.meas.realbogus.evaluation.__file__).resolve().parent
+        if not any((directory / ".git").exists() for directory in (package, *package.parents)):
+            self.skipTest("the package is not in a git checkout")
+        try:
+            head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=package,
+                                  capture_output=True, text=True, timeout=30)
+        except OSError:
+            self.skipTest("no git")
+        if head.returncode != 0:
+            self.skipTest(f"git rev-parse failed: {head.stderr.strip()}")
+        self.assertEqual(package_commit(), head.stdout.strip())
 
 
 def setup_module(module):

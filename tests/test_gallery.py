@@ -19,7 +19,7 @@
 # You should have received a copy of the GNU General Public License
 # along with this program.  If not, see <https://www.gnu.org/licenses/>.
 
-"""Tests of the example-triplet gallery (``rb-gallery``)."""
+"""Tests of the gallery of example triplets (``rb-gallery``, ``rb_plot_gallery``)."""
 
 import collections
 import contextlib
@@ -29,20 +29,45 @@ import shutil
 import tempfile
 import unittest
 
+import matplotlib.colors
 import matplotlib.image
 import numpy as np
+from astropy.table import Table
 
 from lsst.daf.butler import Butler
 from lsst.meas.realbogus.cli.gallery import main
-from lsst.meas.realbogus.evaluation import select_examples, write_gallery
-from lsst.meas.realbogus.evaluation._gallery import DPI, HEADER_HEIGHT_IN, ROW_HEIGHT_IN
+from lsst.meas.realbogus.evaluation import (
+    OUTCOMES,
+    GalleryExample,
+    GalleryRow,
+    draw_gallery,
+    outcome_rows,
+    select_examples,
+    write_gallery,
+)
+from lsst.meas.realbogus.evaluation import _gallery as layout
 from lsst.meas.realbogus.simulation import BOGUS_CLASSES, REAL_CLASSES, Simulator, make_config
 
 PER_CLASS = 2
 
+# The grid, from the layout constants: a column is an example (three panels and a gap), a row a class.
+EXAMPLE_IN = 3 * layout.PANEL_IN + 2 * layout.PANEL_GAP_IN + layout.EXAMPLE_GAP_IN
+ROW_IN = layout.PANEL_IN + layout.CAPTION_HEIGHT_IN + layout.ROW_GAP_IN
 
-def _expected_height(rows: int) -> int:
-    return int(round(DPI * (HEADER_HEIGHT_IN + max(rows, 1) * ROW_HEIGHT_IN)))
+
+def _expected_shape(rows: int, columns: int) -> tuple[float, float]:
+    """(height, width) in pixels of a gallery of ``rows`` x ``columns``."""
+    return (layout.DPI * (layout.HEADER_HEIGHT_IN + max(rows, 1) * ROW_IN),
+            layout.DPI * (layout.LABEL_WIDTH_IN + max(columns, 1) * EXAMPLE_IN + layout.MARGIN_IN))
+
+
+def _panel_pixels(image: np.ndarray, row: int, column: int, panel: int) -> np.ndarray:
+    """The inside of one stamp panel of a gallery PNG (RGB, frame excluded)."""
+    top = layout.DPI * (layout.HEADER_HEIGHT_IN + row * ROW_IN)
+    left = layout.DPI * (layout.LABEL_WIDTH_IN + column * EXAMPLE_IN
+                         + panel * (layout.PANEL_IN + layout.PANEL_GAP_IN))
+    side = layout.DPI * layout.PANEL_IN
+    return image[int(top) + 3:int(top + side) - 3, int(left) + 3:int(left + side) - 3, :3]
 
 
 class GalleryTestCase(unittest.TestCase):
@@ -86,9 +111,24 @@ class GalleryTestCase(unittest.TestCase):
         self.assertTrue(os.path.isfile(self.png))
         self.assertLess(os.path.getsize(self.png), 2 * 1024**2)
         image = matplotlib.image.imread(self.png)
-        rows = sum(self.counts.values())
-        self.assertAlmostEqual(image.shape[0], _expected_height(rows), delta=1)
-        self.assertGreater(image.shape[1], 0)
+        height, width = _expected_shape(len(self.counts), max(self.counts.values()))
+        self.assertAlmostEqual(image.shape[0], height, delta=1)
+        self.assertAlmostEqual(image.shape[1], width, delta=1)
+        # A grid: a row per class and PER_CLASS columns, not a row per example.
+        self.assertEqual(max(self.counts.values()), PER_CLASS)
+        self.assertLess(image.shape[0], _expected_shape(sum(self.counts.values()), 1)[0] * 0.7)
+
+    def test_grid(self):
+        """Row r holds the examples of the r-th class, one per column, each
+        three panels; the rest of the row is blank.
+        """
+        image = matplotlib.image.imread(self.png)
+        for row, n in enumerate(self.counts.values()):
+            for column in range(PER_CLASS):
+                for panel in range(3):
+                    pixels = _panel_pixels(image, row, column, panel)
+                    drawn = bool(np.any(pixels < 0.97))
+                    self.assertEqual(drawn, column < n, (row, column, panel))
 
     def test_deterministic(self):
         other = os.path.join(self.tmp, "again.png")
@@ -104,7 +144,9 @@ class GalleryTestCase(unittest.TestCase):
                            "--size", "21"])
         self.assertEqual(status, 0)
         image = matplotlib.image.imread(out)
-        self.assertAlmostEqual(image.shape[0], _expected_height(len(self.present)), delta=1)
+        height, width = _expected_shape(len(self.present), 1)
+        self.assertAlmostEqual(image.shape[0], height, delta=1)
+        self.assertAlmostEqual(image.shape[1], width, delta=1)
         self.assertIn("wrote", stdout.getvalue())
 
     def _main_error(self, argv):
@@ -150,6 +192,19 @@ class SelectExamplesTestCase(unittest.TestCase):
         picks = select_examples(np.array([np.nan, 7.0, -6.0]), 4, np.random.default_rng(0))
         self.assertEqual(sorted(picks.tolist()), [0, 1, 2])
 
+    def test_priority(self):
+        snr = np.array([5.0, 6.0, 7.0, 8.0, 9.0])
+        priority = np.array([0.2, 0.9, 0.5, 0.9, 0.1])
+        np.testing.assert_array_equal(select_examples(snr, 3, priority=priority), [1, 3, 2])
+        # A near-duplicate of a pick comes after every distinct candidate.
+        detector = np.zeros(5, int)
+        x = np.array([0.0, 100.0, 200.0, 101.0, 400.0])
+        y = np.zeros(5)
+        picks = select_examples(snr, 5, priority=priority, detector=detector, x=x, y=y, min_separation=10.0)
+        np.testing.assert_array_equal(picks, [1, 2, 0, 4, 3])
+        with self.assertRaisesRegex(ValueError, "needs rng"):
+            select_examples(snr, 2)
+
     def test_near_duplicates(self):
         # Three detections of one star and one elsewhere: take the distinct one.
         snr = np.array([10.0, 10.0, 10.0, 10.0])
@@ -163,6 +218,103 @@ class SelectExamplesTestCase(unittest.TestCase):
         picks = select_examples(snr, 3, np.random.default_rng(0), detector=detector, x=x, y=y,
                                 min_separation=10.0)
         self.assertEqual(len(picks), 3)
+
+
+class DrawGalleryTestCase(unittest.TestCase):
+    """The layout and labels of a gallery figure."""
+
+    def rows(self):
+        rng = np.random.default_rng(0)
+
+        def example(caption):
+            return GalleryExample(key=(1, 2), x=10.0, y=20.0, caption=caption,
+                                  stamps=[rng.normal(size=(15, 15)) for _ in range(3)])
+
+        return [GalleryRow("snHosted", "real, 3 of 9", True, [example(f"a{k}") for k in range(3)]),
+                GalleryRow("dipole", "bogus, 1 of 1", False, [example("b0")]),
+                GalleryRow("unknownThing", "0 of 0", None, [])]
+
+    def texts(self, fig):
+        return [(t.get_text(), t.get_position(), t.get_color()) for t in fig.texts]
+
+    def test_size(self):
+        fig = draw_gallery(self.rows(), "title")
+        width, height = fig.get_size_inches() * fig.dpi
+        self.assertEqual(fig.dpi, layout.DPI)
+        expected_height, expected_width = _expected_shape(3, 3)
+        self.assertAlmostEqual(height, expected_height, places=6)
+        self.assertAlmostEqual(width, expected_width, places=6)
+        self.assertEqual(len(fig.axes), 3 * 4)  # one axes per stamp panel
+        empty = draw_gallery([], "nothing")
+        self.assertIn("no DIA sources", [t for t, _, _ in self.texts(empty)])
+        self.assertEqual(tuple(empty.get_size_inches() * empty.dpi)[::-1], _expected_shape(1, 1))
+
+    def test_labels(self):
+        texts = self.texts(draw_gallery(self.rows(), "the title"))
+        strings = [t for t, _, _ in texts]
+        self.assertIn("the title", strings)
+        for name in ("template", "science", "difference"):
+            self.assertEqual(strings.count(name), 3)  # one header per column
+        labels = {t: (position, color) for t, position, color in texts
+                  if t in ("snHosted", "dipole", "unknownThing")}
+        self.assertEqual(list(labels), ["snHosted", "dipole", "unknownThing"])
+        heights = [position[1] for position, _ in labels.values()]
+        self.assertEqual(heights, sorted(heights, reverse=True))  # top to bottom
+        self.assertEqual([matplotlib.colors.to_hex(c) for _, c in labels.values()],
+                         [matplotlib.colors.to_hex(c) for c in ("tab:green", "tab:red", "black")])
+        for caption in ("a0", "a1", "a2", "b0"):
+            self.assertIn(caption, strings)
+        self.assertIn("none", strings)
+        self.assertIn("real, 3 of 9", strings)
+
+    def test_panels_in_grid(self):
+        fig = draw_gallery(self.rows(), "title")
+        width, height = fig.get_size_inches()
+        lefts = sorted({round(ax.get_position().x0 * width, 6) for ax in fig.axes})
+        expected = sorted({round(layout.LABEL_WIDTH_IN + c * EXAMPLE_IN
+                                 + p * (layout.PANEL_IN + layout.PANEL_GAP_IN), 6)
+                           for c in range(3) for p in range(3)})
+        self.assertEqual(lefts, expected)
+        tops = sorted({round((1 - ax.get_position().y1) * height, 6) for ax in fig.axes})
+        self.assertEqual(tops, [round(layout.HEADER_HEIGHT_IN + r * ROW_IN, 6) for r in range(2)])
+
+
+class OutcomeRowsTestCase(unittest.TestCase):
+    """The rows of rb_plot_gallery: the most confident of each outcome."""
+
+    def joined(self, n=40, seed=0):
+        rng = np.random.default_rng(seed)
+        label = (rng.random(n) < 0.4).astype(np.int8)
+        label[:2] = [0, 1]
+        return Table({"diaSourceId": np.arange(n), "reliability": rng.random(n), "label": label,
+                      "truthClass": np.where(label == 1, "snHosted", "dipole"), "snr": rng.normal(10, 3, n),
+                      "x": rng.uniform(0, 4000, n), "y": rng.uniform(0, 4000, n), "visit": np.full(n, 7),
+                      "detector": np.arange(n)})
+
+    def test_most_confident(self):
+        joined = self.joined()
+        scores, real = np.asarray(joined["reliability"]), np.asarray(joined["label"]) == 1
+        rows = outcome_rows(joined, 0.5, 3, 21)
+        self.assertEqual([row.label for row in rows], [name for name, _, _ in OUTCOMES])
+        for row, (_, is_real, is_kept) in zip(rows, OUTCOMES):
+            members = np.flatnonzero((real == is_real) & ((scores >= 0.5) == is_kept))
+            best = members[np.argsort(-scores[members] if is_kept else scores[members], kind="stable")][:3]
+            self.assertEqual([e.key for e in row.examples], [(7, int(d)) for d in best])
+            self.assertIs(row.is_real, is_real)
+            self.assertTrue(row.note.endswith(f"{len(best)} of {len(members)}"), row.note)
+            for example, i in zip(row.examples, best):
+                self.assertEqual(example.caption, f"{joined['truthClass'][i]}  r={scores[i]:.2f}  "
+                                 f"SNR {joined['snr'][i]:.1f}\nv7 d{i} ({joined['x'][i]:.0f},{joined['y'][i]:.0f})")
+
+    def test_near_duplicates_give_way(self):
+        joined = self.joined()
+        joined["detector"] = 1
+        tp = np.flatnonzero((joined["label"] == 1) & (joined["reliability"] >= 0.5))
+        order = tp[np.argsort(-np.asarray(joined["reliability"])[tp])]
+        # The second most confident true positive sits on the first (a star seen twice).
+        joined["x"][order[1]], joined["y"][order[1]] = joined["x"][order[0]] + 1, joined["y"][order[0]]
+        xs = [e.x for e in outcome_rows(joined, 0.5, 2, 21)[0].examples]
+        self.assertEqual(xs, [float(joined["x"][order[0]]), float(joined["x"][order[2]])])
 
 
 if __name__ == "__main__":

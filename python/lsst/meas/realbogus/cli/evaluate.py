@@ -24,39 +24,50 @@ against truth, from a repository."""
 
 from __future__ import annotations
 
-__all__ = ['main']
+__all__ = ["main"]
 
 import argparse
 import json
 import sys
 
-from ..errors import one_line
-from ..evaluation import evaluate, format_summary, load_scored_sources
+import lsst.pipe.base as pipeBase
+
+from ..errors import RealBogusError, one_line
+from ..evaluation import SCORE_INPUTS, evaluate_detector_visits, format_summary, open_butler, query_inputs
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lsst.meas.realbogus.evaluation",
+                                     description="Summarize reliability scores against truth, as "
+                                     "evaluateRealBogus computes them (no plots, nothing written).")
+    parser.add_argument("repo", help="Butler repository.")
+    parser.add_argument("--collections", "-i", action="append", required=True,
+                        help="Collection(s) holding dia_source_reliability and the simulator's outputs "
+                        "(repeatable).")
+    parser.add_argument("--where", default="skymap='DC2' AND tract=4024", help="Data query.")
+    parser.add_argument("--threshold", type=float, default=0.5, help="Operating threshold (default 0.5).")
+    parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m lsst.meas.realbogus.evaluation REPO --collections ...
-    --where ...``: print the summary table (or JSON).
+    """Entry point of ``python -m lsst.meas.realbogus.evaluation``: print
+    the summary table (or JSON).
+
+    Returns
+    -------
+    status : `int`
+        0 on success; 2 on a user error (one line on stderr).
     """
-    from lsst.daf.butler import Butler
-
-
-    parser = argparse.ArgumentParser(prog="python -m lsst.meas.realbogus.evaluation",
-                                     description="Summarize reliability scores against truth.")
-    parser.add_argument("repo")
-    parser.add_argument("--collections", "-i", action="append", required=True)
-    parser.add_argument("--where", default="skymap='DC2' AND tract=4024")
-    parser.add_argument("--threshold", type=float, default=0.5)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     try:
-        butler = Butler.from_config(args.repo)
-        joined = load_scored_sources(butler, args.collections, args.where)
-    except Exception as exc:
+        butler = open_butler(args.repo)
+        handles = query_inputs(butler, args.collections, args.where, SCORE_INPUTS)
+        evaluation = evaluate_detector_visits(handles, threshold=args.threshold)
+    except (RealBogusError, pipeBase.NoWorkFound) as exc:
         print(f"evaluation: error: {one_line(exc)}", file=sys.stderr)
         return 2
-    result = evaluate(joined, threshold=args.threshold)
-    print(json.dumps(result) if args.json else format_summary(result))
+    print(json.dumps(evaluation.metrics) if args.json else format_summary(evaluation.metrics))
     return 0
 
 

@@ -23,7 +23,7 @@
 
 from __future__ import annotations
 
-__all__ = ['main']
+__all__ = ["main"]
 
 import argparse
 import logging
@@ -37,14 +37,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rb-gallery",
         description="Draw example template/science/difference triplets of every truth class of a "
-        "simulated repository (one row per example, as DMTN-272 Fig. 10).",
+        "simulated repository: one row per truth class, one column per example (DMTN-272 Fig. 10).",
     )
     parser.add_argument("repo", help="Butler repository (read-only).")
     parser.add_argument("output", help="PNG file to write.")
     parser.add_argument("--collections", action="append", metavar="C",
                         help="Collection(s) to search; repeat or comma-separate. Default: DC2/sim.")
     parser.add_argument("--per-class", type=int, default=4, metavar="N",
-                        help="Maximum examples per truth class (default 4).")
+                        help="Maximum examples per truth class: the columns (default 4).")
     parser.add_argument("--size", type=int, default=41, metavar="S",
                         help="Stamp size in pixels (default 41).")
     parser.add_argument("--where", help="Butler query expression restricting the detector-visits.")

@@ -23,13 +23,20 @@
 
 from __future__ import annotations
 
-__all__ = ['main']
+__all__ = ["main"]
 
 import argparse
+import io
 import sys
+from typing import TYPE_CHECKING, Any
 
-from ..errors import CliError, one_line
-from ..evaluation import PLOT_NAMES, format_summary, render_report
+import lsst.pipe.base as pipeBase
+
+from ..errors import CliError, RealBogusError, one_line
+from ..evaluation import PLOT_NAMES, format_summary, open_butler, query_inputs, render_report
+
+if TYPE_CHECKING:
+    from lsst.daf.butler import Butler
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,32 +49,30 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tract", type=int, required=True)
     parser.add_argument("--skymap", default="DC2")
     parser.add_argument("--output", "-o", default="rb_report.html", help="HTML file to write.")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="Evaluate the tract here, with evaluateRealBogus's code and default config, "
+                        "instead of reading rb_metrics: the collections must hold dia_source_reliability, "
+                        "the simulator's outputs and rb_model. Nothing is written to the repository.")
+    parser.add_argument("--threshold", type=float,
+                        help="With --evaluate: this threshold instead of the model's.")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``rb-report``."""
+    """Entry point of ``rb-report``.
+
+    Returns
+    -------
+    status : `int`
+        0 on success; 2 on a user error (one line on stderr).
+    """
     args = _parser().parse_args(argv)
     try:
-        from lsst.daf.butler import Butler
-
-        try:
-            butler = Butler.from_config(args.repo)
-        except Exception as exc:
-            raise CliError(f"cannot open Butler repository {args.repo!r}: {one_line(exc)}") from None
-        data_id = {"skymap": args.skymap, "tract": args.tract}
-        try:
-            metrics = butler.get("rb_metrics", data_id, collections=args.collections)
-        except Exception as exc:
-            raise CliError(f"no rb_metrics for tract {args.tract} in {args.collections}: {one_line(exc)}; "
-                           "run pipelines/EvaluateRealBogus.yaml first.") from None
-        images = {}
-        for name in PLOT_NAMES:
-            ref = butler.find_dataset(f"rb_plot_{name}", data_id, collections=args.collections)
-            if ref is not None:
-                images[name] = butler.getURI(ref).read()
-        title = f"Real/bogus evaluation: {args.skymap} tract {args.tract}"
-        page = render_report(metrics, images, title)
+        if args.threshold is not None and not args.evaluate:
+            raise CliError("--threshold needs --evaluate (rb_metrics already has its threshold).")
+        butler = open_butler(args.repo)
+        metrics, images = _evaluate(butler, args) if args.evaluate else _read(butler, args)
+        page = render_report(metrics, images, f"Real/bogus evaluation: {args.skymap} tract {args.tract}")
         try:
             with open(args.output, "w") as stream:
                 stream.write(page)
@@ -79,6 +84,57 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rb-report: error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _read(butler: Butler, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """``rb_metrics`` and the PNG of each ``rb_plot_*`` of the tract."""
+    data_id = {"skymap": args.skymap, "tract": args.tract}
+    try:
+        metrics = butler.get("rb_metrics", data_id, collections=args.collections)
+    except Exception as exc:
+        raise CliError(f"no rb_metrics for tract {args.tract} in {args.collections}: {one_line(exc)}; "
+                       "run pipelines/EvaluateRealBogus.yaml first, or pass --evaluate.") from None
+    images = {}
+    for name in PLOT_NAMES:
+        ref = butler.find_dataset(f"rb_plot_{name}", data_id, collections=args.collections)
+        if ref is not None:
+            images[name] = butler.getURI(ref).read()
+    return metrics, images
+
+
+def _evaluate(butler: Butler, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Run `EvaluateRealBogusTask` on the tract's datasets in this process;
+    return its metrics and the PNG of each plot.
+    """
+    from ..evaluation import EvaluateRealBogusConfig, EvaluateRealBogusTask
+
+    config = EvaluateRealBogusConfig()
+    if args.threshold is not None:
+        config.thresholdFromModel = False
+        config.threshold = args.threshold
+    try:
+        config.validate()
+    except Exception as exc:
+        raise CliError(f"--threshold: {one_line(exc)}") from None
+    try:
+        model = butler.get("rb_model", collections=args.collections)
+    except Exception as exc:
+        raise CliError(f"no rb_model in {args.collections} to evaluate with: {one_line(exc)}") from None
+    handles = query_inputs(butler, args.collections, "skymap = :skymap AND tract = :tract",
+                           bind={"skymap": args.skymap, "tract": args.tract})
+    data = {"skymap": args.skymap, "tract": args.tract,
+            "inputCollections": sorted({h.ref.run for h in handles["classifications"].values()}),
+            "evaluatedBy": "rb-report --evaluate"}
+    try:
+        outputs = EvaluateRealBogusTask(config=config).run(handles, model, data=data)
+    except (RealBogusError, pipeBase.NoWorkFound) as exc:
+        raise CliError(f"cannot evaluate tract {args.tract} from {args.collections}: {one_line(exc)}") from None
+    images = {}
+    for name in PLOT_NAMES:
+        stream = io.BytesIO()
+        getattr(outputs, f"plot_{name}").savefig(stream, format="png")
+        images[name] = stream.getvalue()
+    return outputs.metrics, images
 
 
 if __name__ == "__main__":

@@ -21,12 +21,23 @@
 
 """Evaluation: metrics at the natural class mix, scores joined to truth,
 `EvaluateRealBogusTask` (``rb_metrics``, ``rb_plot_*``), plots, the
-example gallery and the HTML report.
+gallery of examples and the HTML report.
+
+One evaluation path, `evaluate_detector_visits`, serves the task,
+``rb-report --evaluate`` and ``python -m lsst.meas.realbogus.evaluation``;
+one gallery (`._gallery`, `._galleryExamples`) serves ``rb-gallery`` and
+``rb_plot_gallery``.
 """
 
+from ._calibration import *
+from ._curves import *
 from ._evaluateRealBogus import *
 from ._evaluation import *
 from ._gallery import *
-from ._metrics import *
+from ._galleryExamples import *
+from ._operatingPoints import *
 from ._plots import *
+from ._provenance import *
 from ._report import *
+from ._repository import *
+from ._summary import *

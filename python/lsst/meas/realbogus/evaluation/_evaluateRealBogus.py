@@ -25,38 +25,43 @@ from __future__ import annotations
 
 __all__ = ["EvaluateRealBogusConfig", "EvaluateRealBogusConnections", "EvaluateRealBogusTask"]
 
-import subprocess
-from pathlib import Path
-from typing import Any
-
-import numpy as np
-from astropy.table import Table, vstack
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import lsst.pex.config as pexConfig
 import lsst.pipe.base as pipeBase
 import lsst.pipe.base.connectionTypes as cT
+from lsst.utils.timer import timeMethod
 
-from ..models._modelPackage import ModelPackage
 from ..models._storageClass import STORAGE_CLASS
-from ..triplets._cutouts import CutoutConfig, extract_triplets_from_images
-from ._evaluation import evaluate, join_scores, plain
-from ._plots import make_gallery, make_plots
+from ._evaluation import TractEvaluation, evaluate_detector_visits, plain
+from ._gallery import outcome_gallery
+from ._plots import make_plots
+from ._provenance import package_commit
+from ._repository import INPUT_DATASETS
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from lsst.daf.butler import DeferredDatasetHandle
+
+    from ..models._modelPackage import ModelPackage
 
 _PER_DETECTOR = ("instrument", "visit", "detector")
 
 
-def _per_detector_input(name: str, storage_class: str, doc: str) -> cT.Input:
-    return cT.Input(doc=doc, name=name, storageClass=storage_class, dimensions=_PER_DETECTOR, multiple=True,
-                    deferLoad=True)
+def _per_detector_input(connection: str, storage_class: str, doc: str) -> cT.Input:
+    return cT.Input(doc=doc, name=INPUT_DATASETS[connection], storageClass=storage_class,
+                    dimensions=_PER_DETECTOR, multiple=True, deferLoad=True)
 
 
 class EvaluateRealBogusConnections(pipeBase.PipelineTaskConnections, dimensions=("skymap", "tract")):
-    classifications = _per_detector_input("dia_source_reliability", "ArrowAstropy", "Scores.")
-    truth = _per_detector_input("dia_source_truth", "ArrowAstropy", "Labels of the DIA sources.")
-    diaSources = _per_detector_input("dia_source_unstandardized", "ArrowAstropy", "DIA sources (SNR).")
-    template = _per_detector_input("template_detector", "DifferenceImage", "Templates, for galleries.")
-    science = _per_detector_input("preliminary_visit_image", "VisitImage", "Science images, for galleries.")
-    difference = _per_detector_input("difference_image", "DifferenceImage", "Differences, for galleries.")
+    classifications = _per_detector_input("classifications", "ArrowAstropy", "Scores.")
+    truth = _per_detector_input("truth", "ArrowAstropy", "Labels of the DIA sources.")
+    diaSources = _per_detector_input("diaSources", "ArrowAstropy", "DIA sources (SNR).")
+    template = _per_detector_input("template", "DifferenceImage", "Templates, for the gallery.")
+    science = _per_detector_input("science", "VisitImage", "Science images, for the gallery.")
+    difference = _per_detector_input("difference", "DifferenceImage", "Differences, for the gallery.")
     model = cT.PrerequisiteInput(
         doc="The model that made the scores (version, threshold, provenance).",
         name="rb_model",
@@ -119,33 +124,41 @@ class EvaluateRealBogusTask(pipeBase.PipelineTask):
     ConfigClass = EvaluateRealBogusConfig
     _DefaultName = "evaluateRealBogus"
 
-    def runQuantum(self, butlerQC, inputRefs, outputRefs):
-        def by_key(refs):
-            return {(r.dataId["visit"], r.dataId["detector"]): butlerQC.get(r) for r in refs}
-
-        handles = {name: by_key(getattr(inputRefs, name)) for name in
-                   ("classifications", "truth", "diaSources", "template", "science", "difference")
-                   if hasattr(inputRefs, name)}
-        model = butlerQC.get(inputRefs.model)
+    def runQuantum(
+        self,
+        butlerQC: pipeBase.QuantumContext,
+        inputRefs: pipeBase.InputQuantizedConnection,
+        outputRefs: pipeBase.OutputQuantizedConnection,
+    ) -> None:
+        handles = {name: {(r.dataId["visit"], r.dataId["detector"]): butlerQC.get(r)
+                          for r in getattr(inputRefs, name)}
+                   for name in INPUT_DATASETS if hasattr(inputRefs, name)}
         data = {
             "skymap": str(butlerQC.quantum.dataId["skymap"]),
             "tract": int(butlerQC.quantum.dataId["tract"]),
             "inputCollections": sorted({r.run for r in inputRefs.classifications}),
         }
-        outputs = self.run(handles, model, data=data)
+        outputs = self.run(handles, butlerQC.get(inputRefs.model), data=data)
         butlerQC.put(outputs, outputRefs)
 
-    def run(self, handles: dict[str, dict], model: ModelPackage, data: dict[str, Any] | None = None):
+    @timeMethod
+    def run(
+        self,
+        handles: Mapping[str, Mapping[tuple[int, int], DeferredDatasetHandle]],
+        model: ModelPackage,
+        data: Mapping[str, Any] | None = None,
+    ) -> pipeBase.Struct:
         """Evaluate.
 
         Parameters
         ----------
-        handles : `dict` [`str`, `dict`]
+        handles : `~collections.abc.Mapping`
             Per input connection name, handles keyed by (visit, detector).
         model : `~lsst.meas.realbogus.models.ModelPackage`
             The model that produced the scores.
-        data : `dict`, optional
-            Provenance of the data, recorded in the metrics.
+        data : `~collections.abc.Mapping`, optional
+            Provenance of the data (skymap, tract, input collections),
+            recorded in the metrics.
 
         Returns
         -------
@@ -159,26 +172,36 @@ class EvaluateRealBogusTask(pipeBase.PipelineTask):
         lsst.meas.realbogus.errors.InvalidCatalogError
             Raised if a catalog lacks a required column or ids repeat.
         """
-        c = self.config
-        parts = []
-        for key in sorted(handles["classifications"]):
-            scores = handles["classifications"][key].get()
-            if len(scores) == 0:
-                continue
-            if key not in handles["truth"] or key not in handles["diaSources"]:
-                self.log.warning("No truth or sources for visit=%d detector=%d; skipped.", *key)
-                continue
-            joined = join_scores(scores, handles["truth"][key].get(), handles["diaSources"][key].get(),
-                                 f"visit={key[0]} detector={key[1]}")
-            joined["visit"] = np.full(len(joined), key[0])
-            joined["detector"] = np.full(len(joined), key[1])
-            parts.append(joined)
-        if not parts:
-            raise pipeBase.NoWorkFound("No scored, labelled DIA sources on this tract.")
-        joined = vstack(parts)
-        threshold = model.threshold if (c.thresholdFromModel and model.threshold is not None) else c.threshold
-        cuts = [None, *c.snrCuts]
-        result = evaluate(joined, threshold=threshold, snr_cuts=cuts, positive_ratio=c.positiveRatio)
+        cuts = [None, *self.config.snrCuts]
+        threshold, threshold_source = self._threshold(model)
+        evaluation = evaluate_detector_visits(handles, threshold=threshold, snr_cuts=cuts,
+                                              positive_ratio=self.config.positiveRatio, log=self.log)
+        metrics = self._record(evaluation, model, threshold_source, data)
+        figures = make_plots(evaluation.joined, cuts, threshold, self.config.calibrationBins)
+        if self.config.doGallery:
+            figures["gallery"] = self._gallery(evaluation, threshold, handles, model)
+        self._log_summary(metrics)
+        return pipeBase.Struct(metrics=metrics, **{f"plot_{name}": fig for name, fig in figures.items()})
+
+    def _threshold(self, model: ModelPackage) -> tuple[float, str]:
+        """The operating threshold and where it came from ("model" or
+        "config").
+        """
+        if self.config.thresholdFromModel and model.threshold is not None:
+            return model.threshold, "model"
+        return self.config.threshold, "config"
+
+    def _record(
+        self,
+        evaluation: TractEvaluation,
+        model: ModelPackage,
+        threshold_source: str,
+        data: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """``rb_metrics``: the figures per SNR cut, with the provenance of
+        the model, the data and the code.
+        """
+        result = dict(evaluation.metrics)
         result["model"] = {
             "version": model.version,
             "architecture": model.architecture,
@@ -187,74 +210,37 @@ class EvaluateRealBogusTask(pipeBase.PipelineTask):
             "training": {k: v for k, v in model.metadata.training.items() if k not in ("history", "config")},
             "validation": model.metadata.metrics.get("validation"),
         }
-        result["thresholdSource"] = "model" if threshold == model.threshold and c.thresholdFromModel else "config"
-        result["data"] = {**(data or {}), "detectorVisits": len(parts), "sources": len(joined)}
-        result["software"] = {**model.metadata.software, "gitCommit": _git_commit()}
+        result["thresholdSource"] = threshold_source
+        result["data"] = {**(data or {}), "detectorVisits": evaluation.detector_visits,
+                          "sources": len(evaluation.joined)}
+        # The software that trained the model, and the commit that evaluated.
+        result["software"] = {**model.metadata.software, "gitCommit": package_commit()}
         result["requirement"] = {
             name: {"met": bool(entry["unweighted"]["meets_requirement"]) if entry["unweighted"] else None,
                    "range": entry["unweighted"]["requirement_range"] if entry["unweighted"] else None}
             for name, entry in result["cuts"].items()
         }
-        figures = make_plots(joined, cuts, threshold, c.calibrationBins)
-        outputs = {f"plot_{name}": fig for name, fig in figures.items()}
-        if c.doGallery:
-            outputs["plot_gallery"] = make_gallery(self._examples(joined, threshold, handles),
-                                                   f"Most confident examples at reliability >= {threshold:.3g}")
-        for name, entry in result["cuts"].items():
+        return plain(result)
+
+    def _gallery(
+        self,
+        evaluation: TractEvaluation,
+        threshold: float,
+        handles: Mapping[str, Mapping[tuple[int, int], DeferredDatasetHandle]],
+        model: ModelPackage,
+    ) -> Figure:
+        """The most confident examples of each outcome, in stamps of the
+        model's cutout size.
+        """
+        return outcome_gallery(evaluation.joined, threshold,
+                               [handles[name] for name in ("template", "science", "difference")],
+                               self.config.galleryPerCategory, model.metadata.cutout.size, log=self.log)
+
+    def _log_summary(self, metrics: Mapping[str, Any]) -> None:
+        for name, entry in metrics["cuts"].items():
             s = entry["unweighted"]
             if s:
+                met = "met" if s["meets_requirement"] else "not met"
                 self.log.info("%s: n=%d (%d real) AUC %.3f AP %.3f purity@0.90 %s; OSS-REQ-0353 %s.", name,
                               entry["n"], entry["nReal"], s["roc_auc"], s["average_precision"],
-                              s["purity_at_completeness_0.90"], "met" if s["meets_requirement"] else "not met")
-        return pipeBase.Struct(metrics=plain(result), **outputs)
-
-    def _examples(self, joined: Table, threshold: float, handles: dict[str, dict]) -> list[dict[str, Any]]:
-        """Pick the most confident examples of each outcome and cut their
-        (unnormalized) triplets for display.
-        """
-        n = self.config.galleryPerCategory
-        labels = np.asarray(joined["label"], dtype=int)
-        scores = np.asarray(joined["reliability"], dtype=float)
-        kept = scores >= threshold
-        picks = []
-        for category, mask, highest in (("true positive", (labels == 1) & kept, True),
-                                        ("false positive", (labels == 0) & kept, True),
-                                        ("false negative", (labels == 1) & ~kept, False),
-                                        ("true negative", (labels == 0) & ~kept, False)):
-            rows = np.flatnonzero(mask)
-            rows = rows[np.argsort(-scores[rows] if highest else scores[rows], kind="stable")][:n]
-            picks.extend((category, int(r)) for r in rows)
-        display = CutoutConfig()
-        display.normalization = "none"
-        display.fillValue = float("nan")
-        examples = []
-        by_key: dict[tuple[int, int], list[tuple[str, int]]] = {}
-        for category, row in picks:
-            by_key.setdefault((int(joined["visit"][row]), int(joined["detector"][row])), []).append((category, row))
-        stamps: dict[int, np.ndarray] = {}
-        for key, items in by_key.items():
-            if not all(key in handles.get(name, {}) for name in ("template", "science", "difference")):
-                continue
-            images = [handles[name][key].get() for name in ("template", "science", "difference")]
-            rows = [row for _, row in items]
-            x, y = np.asarray(joined["x"])[rows], np.asarray(joined["y"])[rows]
-            cut = extract_triplets_from_images(*images, x, y, display)
-            for row, triplet in zip(rows, cut.cutouts):
-                stamps[row] = triplet
-        for category, row in picks:
-            if row in stamps:
-                examples.append({"stamps": stamps[row], "category": category,
-                                 "truthClass": str(joined["truthClass"][row]),
-                                 "reliability": float(scores[row]), "snr": float(joined["snr"][row]),
-                                 "diaSourceId": int(joined["diaSourceId"][row])})
-        return examples
-
-
-def _git_commit() -> str:
-    """The package checkout's git commit, or "unknown" for an installed copy."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=Path(__file__).parent,
-                             capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 else "unknown"
+                              s["purity_at_completeness_0.90"], met)

@@ -19,26 +19,70 @@
 # You should have received a copy of the GNU General Public License
 # along with this program.  If not, see <https://www.gnu.org/licenses/>.
 
-"""Joining scores to truth and computing the headline figures per SNR cut:
-shared by ``evaluateRealBogus``, ``rb-report`` and ``make demo``.
+"""The one evaluation path: scores joined to truth per detector-visit, and
+the headline figures per SNR cut.
+
+`evaluate_detector_visits` is what `EvaluateRealBogusTask.run`,
+``rb-report --evaluate`` and ``python -m lsst.meas.realbogus.evaluation``
+compute; they differ only in where the handles come from (a quantum, or
+`~lsst.meas.realbogus.evaluation.query_inputs` on a repository).
 """
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_SNR_CUTS", "evaluate", "format_summary", "join_scores", "load_scored_sources", "plain"]
+__all__ = [
+    "DEFAULT_SNR_CUTS",
+    "SCORE_INPUTS",
+    "TractEvaluation",
+    "evaluate",
+    "evaluate_detector_visits",
+    "format_summary",
+    "join_detector_visits",
+    "join_scores",
+    "load_scored_sources",
+    "plain",
+]
 
+import dataclasses
 import json
-from collections.abc import Iterable, Sequence
-from typing import Any
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.table import Table, vstack
 
+import lsst.pipe.base as pipeBase
+
 from ..triplets._sourceCatalogs import check_source_catalog, match_ids
 from . import _metrics as metrics
+from ._repository import query_inputs
+
+if TYPE_CHECKING:
+    from lsst.daf.butler import Butler, DeferredDatasetHandle
+
+_LOG = logging.getLogger(__name__)
 
 DEFAULT_SNR_CUTS: tuple[float | None, ...] = (None, 5.0, 6.0)
 """SNR cuts evaluated by default: all sources, SNR > 5, SNR > 6."""
+
+SCORE_INPUTS = ("classifications", "truth", "diaSources")
+"""The inputs of the join (`EvaluateRealBogusTask` connection names)."""
+
+
+@dataclasses.dataclass
+class TractEvaluation:
+    """Scores joined to truth, and the figures computed from them."""
+
+    joined: Table
+    """Every scored, labelled source (see `join_scores`), with ``visit`` and
+    ``detector`` columns."""
+
+    metrics: dict[str, Any]
+    """Figures per SNR cut (see `evaluate`)."""
+
+    detector_visits: int
+    """Number of detector-visits joined."""
 
 
 def join_scores(reliability: Table, truth: Table, sources: Table, where: str = "") -> Table:
@@ -89,7 +133,107 @@ def join_scores(reliability: Table, truth: Table, sources: Table, where: str = "
     return out
 
 
-def load_scored_sources(butler: Any, collections: Sequence[str], where: str, bind: dict | None = None) -> Table:
+def join_detector_visits(
+    handles: Mapping[str, Mapping[tuple[int, int], DeferredDatasetHandle]],
+    log: logging.Logger | None = None,
+) -> tuple[Table, int]:
+    """Join the scores, truth and SNR of every scored detector-visit.
+
+    Parameters
+    ----------
+    handles : `~collections.abc.Mapping`
+        Handles of ``classifications`` (``dia_source_reliability``),
+        ``truth`` (``dia_source_truth``) and ``diaSources``
+        (``dia_source_unstandardized``), each by (visit, detector).
+    log : `logging.Logger`, optional
+        Where to warn of a detector-visit scored but lacking truth or
+        sources (it is skipped).
+
+    Returns
+    -------
+    joined : `astropy.table.Table`
+        See `join_scores`, plus ``visit`` and ``detector``; in (visit,
+        detector) order; empty if nothing was joined.
+    detector_visits : `int`
+        Number of detector-visits with scored sources that were joined.
+
+    Raises
+    ------
+    lsst.meas.realbogus.errors.InvalidCatalogError
+        Raised if a catalog lacks a required column or ids repeat.
+    """
+    log = log or _LOG
+    parts = []
+    for key in sorted(handles["classifications"]):
+        scores = handles["classifications"][key].get()
+        if len(scores) == 0:
+            continue
+        if key not in handles["truth"] or key not in handles["diaSources"]:
+            log.warning("No truth or sources for visit=%d detector=%d; skipped.", *key)
+            continue
+        joined = join_scores(scores, handles["truth"][key].get(), handles["diaSources"][key].get(),
+                             f"visit={key[0]} detector={key[1]}")
+        joined["visit"] = np.full(len(joined), key[0])
+        joined["detector"] = np.full(len(joined), key[1])
+        parts.append(joined)
+    return (vstack(parts) if parts else _empty_join()), len(parts)
+
+
+def _empty_join() -> Table:
+    reliability = Table({"diaSourceId": np.zeros(0, np.int64), "reliability": np.zeros(0, np.float32),
+                         "cutoutFlags_edge": np.zeros(0, bool), "cutoutFlags_noData": np.zeros(0, bool)})
+    truth = Table({"diaSourceId": np.zeros(0, np.int64), "is_real": np.zeros(0, bool),
+                   "truth_class": np.zeros(0, "U1")})
+    sources = Table({"diaSourceId": np.zeros(0, np.int64), "snr": np.zeros(0), "x": np.zeros(0),
+                     "y": np.zeros(0)})
+    joined = join_scores(reliability, truth, sources)
+    joined["visit"] = np.zeros(0, np.int64)
+    joined["detector"] = np.zeros(0, np.int64)
+    return joined
+
+
+def evaluate_detector_visits(
+    handles: Mapping[str, Mapping[tuple[int, int], DeferredDatasetHandle]],
+    *,
+    threshold: float = 0.5,
+    snr_cuts: Iterable[float | None] = DEFAULT_SNR_CUTS,
+    positive_ratio: float = 20.0,
+    log: logging.Logger | None = None,
+) -> TractEvaluation:
+    """Join the scores of every detector-visit to truth and compute the
+    figures per SNR cut: the evaluation of `EvaluateRealBogusTask`,
+    ``rb-report --evaluate`` and ``python -m lsst.meas.realbogus.evaluation``.
+
+    Parameters
+    ----------
+    handles : `~collections.abc.Mapping`
+        See `join_detector_visits`.
+    threshold, snr_cuts, positive_ratio
+        See `evaluate`.
+    log : `logging.Logger`, optional
+        See `join_detector_visits`.
+
+    Returns
+    -------
+    evaluation : `TractEvaluation`
+
+    Raises
+    ------
+    lsst.pipe.base.NoWorkFound
+        Raised if no detector-visit has scored, labelled sources.
+    lsst.meas.realbogus.errors.InvalidCatalogError
+        Raised if a catalog lacks a required column or ids repeat.
+    """
+    joined, detector_visits = join_detector_visits(handles, log)
+    if detector_visits == 0:
+        raise pipeBase.NoWorkFound("No scored, labelled DIA sources on this tract.")
+    result = evaluate(joined, threshold=threshold, snr_cuts=snr_cuts, positive_ratio=positive_ratio)
+    return TractEvaluation(joined=joined, metrics=result, detector_visits=detector_visits)
+
+
+def load_scored_sources(
+    butler: Butler, collections: Sequence[str], where: str, bind: Mapping[str, Any] | None = None
+) -> Table:
     """Read and join the scores, truth and SNR of every detector-visit
     matching a query.
 
@@ -102,36 +246,15 @@ def load_scored_sources(butler: Any, collections: Sequence[str], where: str, bin
         outputs.
     where : `str`
         Data query, e.g. ``"skymap='DC2' AND tract=4024"``.
-    bind : `dict`, optional
+    bind : `~collections.abc.Mapping`, optional
         Bind values of ``where``.
 
     Returns
     -------
     joined : `astropy.table.Table`
-        See `join_scores`; empty if nothing matched.
+        See `join_detector_visits`; empty if nothing matched.
     """
-    refs = butler.query_datasets("dia_source_reliability", collections=collections, where=where, bind=bind,
-                                 find_first=True, explain=False)
-    parts = []
-    for ref in sorted(refs, key=lambda r: (r.dataId["visit"], r.dataId["detector"])):
-        reliability = butler.get(ref)
-        if len(reliability) == 0:
-            continue
-        truth = butler.get("dia_source_truth", ref.dataId, collections=collections)
-        sources = butler.get("dia_source_unstandardized", ref.dataId, collections=collections)
-        parts.append(join_scores(reliability, truth, sources,
-                                 f"visit={ref.dataId['visit']} detector={ref.dataId['detector']}"))
-    return vstack(parts) if parts else join_scores(*(_empty_inputs()))
-
-
-def _empty_inputs() -> tuple[Table, Table, Table]:
-    reliability = Table({"diaSourceId": np.zeros(0, np.int64), "reliability": np.zeros(0, np.float32),
-                         "cutoutFlags_edge": np.zeros(0, bool), "cutoutFlags_noData": np.zeros(0, bool)})
-    truth = Table({"diaSourceId": np.zeros(0, np.int64), "is_real": np.zeros(0, bool),
-                   "truth_class": np.zeros(0, "U1")})
-    sources = Table({"diaSourceId": np.zeros(0, np.int64), "snr": np.zeros(0), "x": np.zeros(0),
-                     "y": np.zeros(0)})
-    return reliability, truth, sources
+    return join_detector_visits(query_inputs(butler, collections, where, SCORE_INPUTS, bind=bind))[0]
 
 
 def evaluate(
@@ -147,7 +270,7 @@ def evaluate(
     Parameters
     ----------
     joined : `astropy.table.Table`
-        Output of `load_scored_sources`.
+        Output of `join_detector_visits`.
     threshold : `float`, optional
         Operating threshold for the confusion matrix and per-class counts.
     snr_cuts : `~collections.abc.Iterable` [`float` or `None`]

@@ -19,174 +19,91 @@
 # You should have received a copy of the GNU General Public License
 # along with this program.  If not, see <https://www.gnu.org/licenses/>.
 
-"""A gallery of example triplets per truth class (``rb-gallery``).
+"""The gallery of example triplets, for ``rb-gallery`` and for
+``rb_plot_gallery``.
 
-The figure follows DMTN-272 Fig. 10: one row per example DIA source, three
-panels (template, science, difference), the truth class, SNR and flux in the
-row label.  It is a look at what the simulator makes, read back from the
-Butler exactly as the tasks read it.
+The figure follows DMTN-272 Fig. 10, laid out as a grid: one row per group
+(a truth class for ``rb-gallery``, an outcome such as "false positives" for
+``rb_plot_gallery``), one column per example, and each example a
+(template, science, difference) triplet with its caption underneath.
 
-Stretch: template and science share one asinh stretch per triplet (so a flux
-change between them is visible), softened at twice the science stamp's robust
-noise; the difference has its own asinh stretch, symmetric about zero (zero is
-mid-grey, positive flux is white, negative black).  Pixels with no data (off
-the detector or in a template gap) are drawn in blue.
+One picker, `~lsst.meas.realbogus.evaluation.select_examples` (in
+`._galleryExamples`, with the rows of both uses): examples spread over SNR
+(``rb-gallery``) or the most confident first (``rb_plot_gallery``).
+
+One cutter: `~lsst.meas.realbogus.triplets.extract_stamps` on the image
+pixels of each detector-visit, pixels off the image set to NaN.
+
+One stretch: template and science share one asinh stretch per triplet (so a
+flux change between them is visible), softened at twice the science stamp's
+robust noise; the difference has its own asinh stretch, symmetric about zero
+(zero is mid-grey, positive flux is white, negative black).  Pixels with no
+data (off the detector or in a template gap) are drawn in blue.
 """
 
 from __future__ import annotations
 
-__all__ = ["select_examples", "write_gallery"]
+__all__ = ["cut_stamps", "draw_gallery", "outcome_gallery", "write_gallery"]
 
-import dataclasses
 import logging
-import math
 import os
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+from astropy.table import Table
+from matplotlib.figure import Figure
 
-from ..errors import GalleryError, one_line
-from ..simulation._scene import BOGUS_CLASSES, REAL_CLASSES
+from ..errors import GalleryError
 from ..triplets._cutouts import extract_stamps
+from ._galleryExamples import GalleryExample, GalleryRow, outcome_rows, truth_candidates, truth_class_rows
+from ._repository import DetectorVisitHandles, check_collections, open_butler, query_inputs
+
+if TYPE_CHECKING:
+    from lsst.daf.butler import DeferredDatasetHandle
 
 _LOG = logging.getLogger(__name__)
 
-IMAGE_DATASETS = ("template_detector", "preliminary_visit_image", "difference_image")
-"""Dataset types of the three panels, in column order."""
-
-COLUMN_TITLES = ("template", "science", "difference")
-"""Column headers of the three panels."""
+PANELS = ("template", "science", "difference")
+"""The panels of an example, left to right (also the
+`~lsst.meas.realbogus.evaluation.INPUT_DATASETS` keys of their images)."""
 
 DPI = 90
-"""Resolution of the PNG, dots per inch."""
-
-ROW_HEIGHT_IN = 1.0
-"""Height of one example row, inches."""
-
-HEADER_HEIGHT_IN = 0.45
-"""Height of the header row, inches."""
-
-LABEL_WIDTH_IN = 1.9
-"""Width of the row-label column, inches."""
+"""Resolution of the figure, dots per inch."""
 
 PANEL_IN = 0.9
 """Side of one stamp panel, inches."""
 
+PANEL_GAP_IN = 0.04
+"""Gap between the panels of one example, inches."""
+
+EXAMPLE_GAP_IN = 0.25
+"""Gap between two examples of a row, inches."""
+
+CAPTION_HEIGHT_IN = 0.28
+"""Height of the caption under an example, inches."""
+
+ROW_GAP_IN = 0.1
+"""Gap between two rows, inches."""
+
+LABEL_WIDTH_IN = 1.6
+"""Width of the row-label column, inches."""
+
+HEADER_HEIGHT_IN = 0.55
+"""Height of the header (title and panel names), inches."""
+
+MARGIN_IN = 0.1
+"""Right margin, inches."""
+
+EXAMPLE_WIDTH_IN = 3 * PANEL_IN + 2 * PANEL_GAP_IN + EXAMPLE_GAP_IN
+"""Width of one column (an example and the gap after it), inches."""
+
+ROW_HEIGHT_IN = PANEL_IN + CAPTION_HEIGHT_IN + ROW_GAP_IN
+"""Height of one row, inches."""
+
 NO_DATA_COLOR = "#3566a8"
 """Colour of pixels without data."""
-
-
-@dataclasses.dataclass
-class _Example:
-    """One DIA source chosen for the gallery."""
-
-    truth_class: str
-    is_real: bool
-    data_id: Any
-    key: tuple
-    dia_source_id: int
-    x: float
-    y: float
-    snr: float
-    flux: float
-    true_flux: float
-    stamps: list[np.ndarray | None] = dataclasses.field(default_factory=list)
-
-
-def _class_order(present: Sequence[str]) -> list[str]:
-    """Order truth classes: real, then bogus (simulator order), then any
-    unknown class alphabetically.
-    """
-    known = list(REAL_CLASSES) + list(BOGUS_CLASSES)
-    present_set = set(present)
-    return [c for c in known if c in present_set] + sorted(present_set - set(known))
-
-
-def select_examples(
-    snr: np.ndarray,
-    per_class: int,
-    rng: np.random.Generator,
-    *,
-    detector: np.ndarray | None = None,
-    x: np.ndarray | None = None,
-    y: np.ndarray | None = None,
-    min_separation: float = 0.0,
-) -> np.ndarray:
-    """Pick up to ``per_class`` indices spread over SNR.
-
-    Parameters
-    ----------
-    snr : `numpy.ndarray`
-        SNR of the candidates (signed; NaN allowed).  Their order must be
-        deterministic (e.g. sorted by ``diaSourceId``) for a deterministic
-        choice.
-    per_class : `int`
-        How many to pick.
-    rng : `numpy.random.Generator`
-        Random generator: the pick within each SNR bin.
-    detector, x, y : `numpy.ndarray`, optional
-        Detector and pixel position of the candidates; with
-        ``min_separation`` they keep near-duplicates out (several detections
-        of one bright star, or a hot pixel seen in every visit of a
-        detector).
-    min_separation : `float`, optional
-        Candidates closer than this (pixels, same detector) to one already
-        picked are taken only if nothing else is left.
-
-    Returns
-    -------
-    indices : `numpy.ndarray` of `int`
-        Indices into ``snr``, sorted by SNR.
-
-    Notes
-    -----
-    The range of ``log10 |SNR|`` is cut into ``per_class`` bins of equal
-    width and one candidate is drawn from each non-empty bin, so faint and
-    bright examples both appear; bins left empty are made up by random draws
-    from the rest.
-    """
-    n = len(snr)
-    if n == 0 or per_class <= 0:
-        return np.zeros(0, dtype=int)
-    snr = np.asarray(snr, dtype=float)
-    dedupe = min_separation > 0 and detector is not None and x is not None and y is not None
-    chosen: list[int] = []
-
-    def is_duplicate(i: int) -> bool:
-        if not dedupe:
-            return False
-        for j in chosen:
-            if detector[i] == detector[j] and math.hypot(x[i] - x[j], y[i] - y[j]) < min_separation:
-                return True
-        return False
-
-    def take(pool: np.ndarray, allow_duplicates: bool) -> bool:
-        for i in pool:
-            if i not in chosen and (allow_duplicates or not is_duplicate(int(i))):
-                chosen.append(int(i))
-                return True
-        return False
-
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logs = np.log10(np.abs(snr))
-    finite = np.isfinite(logs)
-    if finite.any() and n > per_class:
-        edges = np.linspace(np.min(logs[finite]), np.max(logs[finite]), per_class + 1)
-        bins = np.clip(np.searchsorted(edges, logs, side="right") - 1, 0, per_class - 1)
-        for b in range(per_class):
-            members = np.flatnonzero(finite & (bins == b))
-            if len(members):
-                take(rng.permutation(members), allow_duplicates=False)
-    for allow_duplicates in (False, True):
-        order = rng.permutation(n)
-        while len(chosen) < min(per_class, n) and take(order, allow_duplicates):
-            pass
-    picked = np.asarray(chosen, dtype=int)
-    key = np.where(np.isfinite(snr[picked]), snr[picked], -np.inf)
-    return picked[np.argsort(key, kind="stable")]
-
 
 def _robust_sigma(*arrays: np.ndarray) -> float:
     values = np.concatenate([np.ravel(a) for a in arrays if a is not None])
@@ -210,7 +127,7 @@ def _asinh_norm(stamp: np.ndarray, soft: float, lo: float, hi: float) -> np.ndar
         return np.clip((np.arcsinh(stamp / soft) - a) / (b - a), 0.0, 1.0)
 
 
-def _stretch_triplet(stamps: list[np.ndarray | None]) -> list[np.ndarray | None]:
+def _stretch_triplet(stamps: Sequence[np.ndarray | None]) -> list[np.ndarray | None]:
     """Apply the gallery stretch to a (template, science, difference)
     triplet.
     """
@@ -232,170 +149,153 @@ def _stretch_triplet(stamps: list[np.ndarray | None]) -> list[np.ndarray | None]
     return out
 
 
-def _open_butler(repo: str):
-    from lsst.daf.butler import Butler
-
-    if "://" not in repo and not os.path.isfile(os.path.join(repo, "butler.yaml")) and not (
-        os.path.isfile(repo) and repo.endswith((".yaml", ".json"))
-    ):
-        raise GalleryError(f"no Butler repository at {repo!r}.")
-    try:
-        return Butler.from_config(repo, writeable=False)
-    except Exception as exc:
-        raise GalleryError(f"cannot open Butler repository {repo!r}: {one_line(exc)}") from None
-
-
-def _query(butler, name: str, collections: list[str], where: str | None, data_id: dict) -> dict:
-    """Return refs of a dataset type keyed by their required data ID
-    values.
-    """
-    from lsst.daf.butler import ButlerUserError, MissingDatasetTypeError
-
-    try:
-        refs = butler.query_datasets(
-            name, collections=collections, where=where or "", data_id=data_id or None,
-            find_first=True, explain=False,
-        )
-    except MissingDatasetTypeError:
-        raise GalleryError(f"dataset type {name!r} is not registered in the repository.") from None
-    except ButlerUserError as exc:
-        raise GalleryError(one_line(exc)) from None
-    return {tuple(ref.dataId.required.values()): ref for ref in refs}
-
-
-def _check_collections(butler, collections: list[str]) -> None:
-    from lsst.daf.butler import MissingCollectionError
-
-    for name in collections:
-        try:
-            butler.collections.get_info(name)
-        except MissingCollectionError:
-            raise GalleryError(f"collection {name!r} does not exist in the repository.") from None
-
-
-def _gather(butler, collections: list[str], where: str | None) -> tuple[list[_Example], dict, dict]:
-    """Join sources and truth of every detector-visit; return all candidate
-    examples and the refs of the image datasets.
-    """
-    data_id: dict = {}
-    if where:
-        instruments = [rec.name for rec in butler.query_dimension_records("instrument", explain=False)]
-        if len(instruments) == 1:
-            data_id["instrument"] = instruments[0]
-    truth_refs = _query(butler, "dia_source_truth", collections, where, data_id)
-    source_refs = _query(butler, "dia_source_unstandardized", collections, where, data_id)
-    image_refs = {name: _query(butler, name, collections, where, data_id) for name in IMAGE_DATASETS}
-    candidates: list[_Example] = []
-    for key in sorted(truth_refs):
-        if key not in source_refs:
-            _LOG.warning("No dia_source_unstandardized for %s; skipped.", truth_refs[key].dataId)
-            continue
-        truth = butler.get(truth_refs[key])
-        sources = butler.get(source_refs[key])
-        if len(truth) == 0 or len(sources) == 0:
-            continue
-        index = {int(i): k for k, i in enumerate(np.asarray(truth["diaSourceId"]))}
-        klass = np.asarray(truth["truth_class"]).astype(str)
-        real = np.asarray(truth["is_real"], dtype=bool)
-        true_flux = np.asarray(truth["true_flux"], dtype=float) if "true_flux" in truth.colnames else None
-        ids = np.asarray(sources["diaSourceId"], dtype=np.int64)
-        x = np.asarray(sources["x"], dtype=float)
-        y = np.asarray(sources["y"], dtype=float)
-        snr = np.asarray(sources["snr"], dtype=float)
-        flux = np.asarray(sources["psfFlux"], dtype=float)
-        for k, source_id in enumerate(ids):
-            j = index.get(int(source_id))
-            if j is None:
-                continue
-            candidates.append(_Example(
-                truth_class=str(klass[j]), is_real=bool(real[j]), data_id=truth_refs[key].dataId,
-                key=key, dia_source_id=int(source_id), x=float(x[k]), y=float(y[k]), snr=float(snr[k]),
-                flux=float(flux[k]), true_flux=float(true_flux[j]) if true_flux is not None else np.nan,
-            ))
-    return candidates, image_refs, truth_refs
-
-
-def _cut_stamps(butler, examples: list[_Example], image_refs: dict, size: int) -> None:
+def cut_stamps(
+    rows: Sequence[GalleryRow],
+    images: Sequence[Mapping[tuple[int, int], DeferredDatasetHandle]],
+    size: int,
+    log: logging.Logger | None = None,
+) -> None:
     """Read the images of the detector-visits the examples come from and
-    cut their stamps.
+    cut their stamps (``example.stamps``).
+
+    Parameters
+    ----------
+    rows : `~collections.abc.Sequence` [`GalleryRow`]
+        The gallery.
+    images : `~collections.abc.Sequence` [`~collections.abc.Mapping`]
+        Handles of the template, science and difference images, each by
+        (visit, detector); a missing image leaves its panels empty.
+    size : `int`
+        Stamp size, pixels.
+    log : `logging.Logger`, optional
+        Where to warn of missing images.
     """
-    by_key: dict[tuple, list[_Example]] = defaultdict(list)
-    for example in examples:
-        by_key[example.key].append(example)
+    by_key: dict[tuple[int, int], list[GalleryExample]] = defaultdict(list)
+    for row in rows:
+        for example in row.examples:
+            by_key[example.key].append(example)
     for key, group in sorted(by_key.items()):
         x = np.array([e.x for e in group])
         y = np.array([e.y for e in group])
-        for e in group:
-            e.stamps = [None] * len(IMAGE_DATASETS)
-        for column, name in enumerate(IMAGE_DATASETS):
-            ref = image_refs[name].get(key)
-            if ref is None:
-                _LOG.warning("No %s for %s; its panels are left empty.", name, group[0].data_id)
+        for panel, (name, handles) in enumerate(zip(PANELS, images)):
+            if key not in handles:
+                (log or _LOG).warning("No %s image for visit=%d detector=%d; its panels are left empty.",
+                                      name, *key)
                 continue
-            image = butler.get(ref.makeComponentRef("image"))
-            x0, y0 = image.bbox.x.start, image.bbox.y.start
-            stamps, _ = extract_stamps(image.array, x - x0, y - y0, size, fill=np.nan)
-            for e, stamp in zip(group, stamps):
-                e.stamps[column] = np.asarray(stamp, dtype=float)
+            image = handles[key].get(component="image")
+            stamps, _ = extract_stamps(image.array, x - image.bbox.x.start, y - image.bbox.y.start, size,
+                                       fill=np.nan)
+            for example, stamp in zip(group, stamps):
+                example.stamps[panel] = np.asarray(stamp, dtype=float)
 
 
-def _draw(examples: list[_Example], output: str, size: int, title: str) -> None:
-    """Draw the gallery figure and save it as a PNG."""
+def draw_gallery(rows: Sequence[GalleryRow], title: str) -> Figure:
+    """Draw a gallery: rows of examples, each a (template, science,
+    difference) triplet with its caption.
+
+    Parameters
+    ----------
+    rows : `~collections.abc.Sequence` [`GalleryRow`]
+        The rows, top to bottom, with their stamps cut (`cut_stamps`).
+    title : `str`
+        Title, top left.
+
+    Returns
+    -------
+    figure : `matplotlib.figure.Figure`
+        ``LABEL_WIDTH_IN + columns * EXAMPLE_WIDTH_IN + MARGIN_IN`` wide and
+        ``HEADER_HEIGHT_IN + rows * ROW_HEIGHT_IN`` high (inches, at `DPI`),
+        ``columns`` being the most examples of any row (at least one row
+        and one column).
+    """
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
-    n_rows = max(len(examples), 1)
-    gap = (ROW_HEIGHT_IN - PANEL_IN) / 2
-    width = LABEL_WIDTH_IN + len(IMAGE_DATASETS) * (PANEL_IN + 2 * gap) + gap
-    height = HEADER_HEIGHT_IN + n_rows * ROW_HEIGHT_IN
+    columns = max((len(row.examples) for row in rows), default=0) or 1
+    width = LABEL_WIDTH_IN + columns * EXAMPLE_WIDTH_IN + MARGIN_IN
+    height = HEADER_HEIGHT_IN + max(len(rows), 1) * ROW_HEIGHT_IN
     fig = Figure(figsize=(width, height), dpi=DPI)
     FigureCanvasAgg(fig)
     cmap = matplotlib.colormaps["gray"].with_extremes(bad=NO_DATA_COLOR)
 
-    fig.text(0.5 * LABEL_WIDTH_IN / width, 1 - 0.5 * HEADER_HEIGHT_IN / height, title,
-             ha="center", va="center", fontsize=7)
-    for column, name in enumerate(COLUMN_TITLES):
-        cx = LABEL_WIDTH_IN + gap + column * (PANEL_IN + 2 * gap) + PANEL_IN / 2
-        fig.text(cx / width, 1 - 0.5 * HEADER_HEIGHT_IN / height, name, ha="center", va="center",
-                 fontsize=10, weight="bold")
-    if not examples:
-        fig.text(0.5, 0.5 * ROW_HEIGHT_IN / height, "no DIA sources", ha="center", va="center")
+    def text(x: float, y: float, s: str, **kwargs) -> None:
+        """Write at (x, y) inches from the top left."""
+        fig.text(x / width, 1 - y / height, s, **kwargs)
 
-    previous_class = None
-    for row, example in enumerate(examples):
-        top = HEADER_HEIGHT_IN + row * ROW_HEIGHT_IN
-        bottom_frac = 1 - (top + gap + PANEL_IN) / height
-        if example.truth_class != previous_class and row > 0:
-            y_line = 1 - top / height
-            fig.add_artist(matplotlib.lines.Line2D([0.01, 0.99], [y_line, y_line], color="0.6", lw=0.8))
-        previous_class = example.truth_class
-        color = "tab:green" if example.is_real else "tab:red"
-        kind = "real" if example.is_real else "bogus"
-        flux_text = f"flux {example.flux:.3g} nJy"
-        if np.isfinite(example.true_flux):
-            flux_text += f"\n(true {example.true_flux:.3g})"
-        label_y = 1 - (top + ROW_HEIGHT_IN / 2) / height
-        fig.text(0.08 / width, label_y, f"{example.truth_class} ({kind})", color=color, fontsize=8,
-                 weight="bold", ha="left", va="bottom")
-        visit = example.data_id.get("visit")
-        detector = example.data_id.get("detector")
-        where = f"v{visit} d{detector} ({example.x:.0f},{example.y:.0f})"
-        fig.text(0.08 / width, label_y, f"SNR {example.snr:.1f}  {flux_text}\n{where}",
-                 fontsize=6.5, ha="left", va="top", linespacing=1.2)
-        for column, stamp in enumerate(_stretch_triplet(example.stamps)):
-            left = LABEL_WIDTH_IN + gap + column * (PANEL_IN + 2 * gap)
-            ax = fig.add_axes((left / width, bottom_frac, PANEL_IN / width, PANEL_IN / height))
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if stamp is None:
-                ax.text(0.5, 0.5, "missing", ha="center", va="center", fontsize=7, transform=ax.transAxes)
-                continue
-            ax.imshow(np.ma.masked_invalid(stamp), cmap=cmap, vmin=0.0, vmax=1.0, origin="lower",
-                      interpolation="nearest")
-    directory = os.path.dirname(os.path.abspath(output))
-    os.makedirs(directory, exist_ok=True)
-    fig.savefig(output, dpi=DPI, format="png")
+    text(0.08, 0.2, title, ha="left", va="center", fontsize=9)
+    for column in range(columns):
+        for panel, name in enumerate(PANELS):
+            left = LABEL_WIDTH_IN + column * EXAMPLE_WIDTH_IN + panel * (PANEL_IN + PANEL_GAP_IN)
+            text(left + PANEL_IN / 2, HEADER_HEIGHT_IN - 0.1, name, ha="center", va="bottom", fontsize=7,
+                 weight="bold")
+    if not rows:
+        text(width / 2, HEADER_HEIGHT_IN + ROW_HEIGHT_IN / 2, "no DIA sources", ha="center", va="center")
+    for index, row in enumerate(rows):
+        top = HEADER_HEIGHT_IN + index * ROW_HEIGHT_IN
+        if index:
+            y_line = 1 - (top - ROW_GAP_IN / 2) / height
+            fig.add_artist(matplotlib.lines.Line2D([0.01, 0.99], [y_line, y_line], color="0.75", lw=0.6))
+        color = {True: "tab:green", False: "tab:red"}.get(row.is_real, "black")
+        text(0.08, top + PANEL_IN / 2, row.label, color=color, fontsize=9, weight="bold", ha="left",
+             va="bottom")
+        text(0.08, top + PANEL_IN / 2 + 0.04, row.note, fontsize=7, ha="left", va="top")
+        if not row.examples:
+            text(LABEL_WIDTH_IN + PANEL_IN / 2, top + PANEL_IN / 2, "none", fontsize=8, va="center")
+        for column, example in enumerate(row.examples):
+            left = LABEL_WIDTH_IN + column * EXAMPLE_WIDTH_IN
+            for panel, stamp in enumerate(_stretch_triplet(example.stamps)):
+                x0 = left + panel * (PANEL_IN + PANEL_GAP_IN)
+                ax = fig.add_axes((x0 / width, 1 - (top + PANEL_IN) / height, PANEL_IN / width,
+                                   PANEL_IN / height))
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if stamp is None:
+                    ax.text(0.5, 0.5, "missing", ha="center", va="center", fontsize=7, transform=ax.transAxes)
+                    continue
+                ax.imshow(np.ma.masked_invalid(stamp), cmap=cmap, vmin=0.0, vmax=1.0, origin="lower",
+                          interpolation="nearest")
+            text(left + (EXAMPLE_WIDTH_IN - EXAMPLE_GAP_IN) / 2, top + PANEL_IN + 0.03, example.caption,
+                 ha="center", va="top", fontsize=6.5, linespacing=1.15)
+    return fig
+
+
+def outcome_gallery(
+    joined: Table,
+    threshold: float,
+    images: Sequence[Mapping[tuple[int, int], DeferredDatasetHandle]],
+    per_outcome: int,
+    size: int,
+    log: logging.Logger | None = None,
+) -> Figure:
+    """Draw the most confident true/false positives/negatives
+    (``rb_plot_gallery``).
+
+    Parameters
+    ----------
+    joined : `astropy.table.Table`
+        Scored, labelled sources
+        (`~lsst.meas.realbogus.evaluation.join_detector_visits`).
+    threshold : `float`
+        Sources with ``reliability >= threshold`` are kept.
+    images : `~collections.abc.Sequence` [`~collections.abc.Mapping`]
+        Handles of the template, science and difference images, each by
+        (visit, detector).
+    per_outcome : `int`
+        Most examples per outcome: the columns.
+    size : `int`
+        Stamp size, pixels.
+    log : `logging.Logger`, optional
+        Where to warn of missing images.
+
+    Returns
+    -------
+    figure : `matplotlib.figure.Figure`
+        One row per outcome (see `outcome_rows`).
+    """
+    rows = outcome_rows(joined, threshold, per_outcome, size)
+    cut_stamps(rows, images, size, log)
+    return draw_gallery(rows, f"Most confident examples at reliability >= {threshold:.3g}; {size}x{size} px "
+                        "stamps, blue: no data")
 
 
 def write_gallery(
@@ -409,7 +309,7 @@ def write_gallery(
     seed: int = 0,
 ) -> dict[str, int]:
     """Draw example (template, science, difference) triplets of every truth
-    class of a simulated repository into a PNG.
+    class of a simulated repository into a PNG (``rb-gallery``).
 
     Parameters
     ----------
@@ -420,7 +320,7 @@ def write_gallery(
     collections : `str` or `list` [`str`], optional
         Collections to search (first match wins).
     per_class : `int`, optional
-        Maximum number of examples per truth class.
+        Maximum number of examples per truth class: the columns.
     size : `int`, optional
         Stamp size, pixels.
     where : `str`, optional
@@ -434,7 +334,7 @@ def write_gallery(
     Returns
     -------
     counts : `dict` [`str`, `int`]
-        Number of examples drawn per truth class, in drawing order (real
+        Number of examples drawn per truth class, in row order (real
         classes first, then bogus ones); classes without examples are absent.
 
     Raises
@@ -452,29 +352,29 @@ def write_gallery(
     collection_list = [collections] if isinstance(collections, str) else list(collections)
     if not collection_list:
         raise ValueError("at least one collection is needed.")
-    butler = _open_butler(repo)
-    _check_collections(butler, collection_list)
-    candidates, image_refs, truth_refs = _gather(butler, collection_list, where)
-    _LOG.info("%d labelled DIA sources in %d detector-visits.", len(candidates), len(truth_refs))
-
-    by_class: dict[str, list[_Example]] = defaultdict(list)
-    for example in sorted(candidates, key=lambda e: (e.key, e.dia_source_id)):
-        by_class[example.truth_class].append(example)
-    rng = np.random.default_rng(seed)
-    chosen: list[_Example] = []
-    counts: dict[str, int] = {}
-    for name in _class_order(list(by_class)):
-        members = by_class[name]
-        picks = select_examples(
-            np.array([e.snr for e in members]), per_class, rng,
-            detector=np.array([e.data_id.get("detector", -1) for e in members]),
-            x=np.array([e.x for e in members]), y=np.array([e.y for e in members]),
-            min_separation=size / 2,
-        )
-        chosen.extend(members[i] for i in picks)
-        counts[name] = len(picks)
-    _cut_stamps(butler, chosen, image_refs, size)
-    title = f"{sum(counts.values())} examples, {size}x{size} px\nblue: no data"
-    _draw(chosen, output, size, title)
+    handles = _gallery_inputs(repo, collection_list, where)
+    candidates = truth_candidates(handles)
+    _LOG.info("%d labelled DIA sources in %d detector-visits.", len(candidates), len(handles["truth"]))
+    rows = truth_class_rows(candidates, per_class, size, np.random.default_rng(seed))
+    cut_stamps(rows, [handles[name] for name in PANELS], size)
+    n_examples = sum(len(row.examples) for row in rows)
+    fig = draw_gallery(rows, f"{n_examples} examples of {len(rows)} truth classes; {size}x{size} px stamps, "
+                       "blue: no data")
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    fig.savefig(output, format="png")
+    counts = {row.label: len(row.examples) for row in rows}
     _LOG.info("Wrote %s: %s.", output, ", ".join(f"{k} {v}" for k, v in counts.items()) or "no examples")
     return counts
+
+
+def _gallery_inputs(repo: str, collections: list[str], where: str | None) -> DetectorVisitHandles:
+    """Truth, sources and images of the detector-visits of a query."""
+    butler = open_butler(repo, GalleryError)
+    check_collections(butler, collections, GalleryError)
+    data_id = {}
+    if where:
+        instruments = [rec.name for rec in butler.query_dimension_records("instrument", explain=False)]
+        if len(instruments) == 1:
+            data_id["instrument"] = instruments[0]
+    return query_inputs(butler, collections, where or "", ("truth", "diaSources", *PANELS), data_id=data_id,
+                        error=GalleryError)

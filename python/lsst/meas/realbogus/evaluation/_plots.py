@@ -21,16 +21,15 @@
 
 """Figures of a classifier's performance, made without pyplot (so they are
 safe in pipetask worker processes): precision-recall, ROC, confusion
-matrices, score histograms per class, calibration, performance against SNR,
-and galleries of examples.
+matrices, score histograms per class, calibration and performance against
+SNR (the gallery of examples is `._gallery`'s).
 """
 
 from __future__ import annotations
 
-__all__ = ["PLOT_NAMES", "make_gallery", "make_plots"]
+__all__ = ["PLOT_NAMES", "make_plots"]
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from astropy.table import Table
@@ -65,8 +64,14 @@ def _arrays(joined: Table, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             np.clip(np.asarray(joined["reliability"], dtype=float)[mask], 0, 1))
 
 
-def _both(labels: np.ndarray) -> bool:
-    return 0 < labels.sum() < len(labels)
+def _cuts_with_both_classes(
+    joined: Table, cuts: Sequence[float | None]
+) -> Iterator[tuple[float | None, np.ndarray, np.ndarray]]:
+    """Labels and scores of each SNR cut that has reals and bogus."""
+    for cut in cuts:
+        labels, scores = _arrays(joined, _cut_mask(joined, cut))
+        if 0 < labels.sum() < len(labels):
+            yield cut, labels, scores
 
 
 def precision_recall_figure(joined: Table, cuts: Sequence[float | None], threshold: float) -> Figure:
@@ -75,10 +80,7 @@ def precision_recall_figure(joined: Table, cuts: Sequence[float | None], thresho
     """
     fig = Figure(figsize=(6, 5))
     ax = fig.add_subplot()
-    for cut in cuts:
-        labels, scores = _arrays(joined, _cut_mask(joined, cut))
-        if not _both(labels):
-            continue
+    for cut, labels, scores in _cuts_with_both_classes(joined, cuts):
         purity, completeness, thresholds = metrics.precision_recall_curve(labels, scores)
         ap = metrics.average_precision(labels, scores)
         line, = ax.step(completeness, purity, where="post", label=f"{_label(cut)} (AP {ap:.3f})")
@@ -98,10 +100,7 @@ def roc_figure(joined: Table, cuts: Sequence[float | None]) -> Figure:
     """ROC curve per SNR cut."""
     fig = Figure(figsize=(6, 5))
     ax = fig.add_subplot()
-    for cut in cuts:
-        labels, scores = _arrays(joined, _cut_mask(joined, cut))
-        if not _both(labels):
-            continue
+    for cut, labels, scores in _cuts_with_both_classes(joined, cuts):
         fpr, tpr, _ = metrics.roc_curve(labels, scores)
         ax.plot(fpr, tpr, label=f"{_label(cut)} (AUC {metrics.roc_auc(labels, scores):.3f})")
     ax.plot([0, 1], [0, 1], "k:", lw=0.5)
@@ -204,41 +203,26 @@ def snr_figure(joined: Table, threshold: float) -> Figure:
     return fig
 
 
-def make_gallery(examples: Sequence[dict[str, Any]], title: str) -> Figure:
-    """Draw examples as rows of (template, science, difference) panels.
+def make_plots(joined: Table, cuts: Sequence[float | None], threshold: float, n_bins: int) -> dict[str, Figure]:
+    """Return every plot but the gallery, keyed by `PLOT_NAMES` entries.
 
     Parameters
     ----------
-    examples : `~collections.abc.Sequence` [`dict`]
-        Each with ``stamps`` (3, S, S), ``category``, ``truthClass``,
-        ``reliability``, ``snr``, ``diaSourceId``.
-    title : `str`
-        Figure title.
+    joined : `astropy.table.Table`
+        Scored, labelled sources
+        (`~lsst.meas.realbogus.evaluation.join_detector_visits`).
+    cuts : `~collections.abc.Sequence` [`float` or `None`]
+        SNR cuts of the curves and confusion matrices; `None` is all
+        sources.
+    threshold : `float`
+        Operating threshold.
+    n_bins : `int`
+        Bins of the reliability diagram.
+
+    Returns
+    -------
+    figures : `dict` [`str`, `matplotlib.figure.Figure`]
     """
-    n = max(len(examples), 1)
-    fig = Figure(figsize=(6.6, 1.9 * n + 0.5))
-    for row, ex in enumerate(examples):
-        for col, (name, stamp) in enumerate(zip(("template", "science", "difference"), ex["stamps"])):
-            ax = fig.add_subplot(n, 3, row * 3 + col + 1)
-            finite = stamp[np.isfinite(stamp)]
-            lo, hi = (np.percentile(finite, [1, 99.5]) if finite.size else (0, 1))
-            ax.imshow(stamp, origin="lower", cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if row == 0:
-                ax.set_title(name, fontsize=9)
-            if col == 0:
-                ax.set_ylabel(f"{ex['category']}\n{ex['truthClass']}\nr={ex['reliability']:.2f} "
-                              f"snr={ex['snr']:.0f}", fontsize=7)
-    if not examples:
-        fig.text(0.5, 0.5, "no examples", ha="center")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def make_plots(joined: Table, cuts: Sequence[float | None], threshold: float, n_bins: int) -> dict[str, Figure]:
-    """Return every plot but the gallery, keyed by `PLOT_NAMES` entries."""
     return {
         "precisionRecall": precision_recall_figure(joined, cuts, threshold),
         "roc": roc_figure(joined, cuts),

@@ -49,8 +49,12 @@ th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
 th { background: #f0f0f0; } td.l, th.l { text-align: left; }
 .met { color: #070; font-weight: bold; } .notmet { color: #a00; font-weight: bold; }
 figure { display: inline-block; margin: 0.5em; vertical-align: top; max-width: 520px; }
+figure.wide { display: block; max-width: 100%; }
 figure img { max-width: 100%; } figcaption { font-size: 0.85em; color: #555; }
 """
+
+_WIDE = {"gallery"}
+"""Plots shown at full width (a grid of stamps must not shrink)."""
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -103,6 +107,31 @@ def _class_table(metrics: dict[str, Any]) -> str:
     return "<table>" + "".join(rows) + "</table>"
 
 
+def _provenance_table(metrics: dict[str, Any]) -> str:
+    """The model, the data, the threshold and the code of an evaluation."""
+    model = metrics.get("model", {})
+    data = metrics.get("data", {})
+    software = metrics.get("software", {})
+    training = model.get("training", {})
+    evaluated_by = f"; evaluated by {html.escape(data['evaluatedBy'])}" if data.get("evaluatedBy") else ""
+    return (
+        "<table>"
+        f"<tr><th class=l>model</th><td class=l>{_fmt(model.get('version'))} ({_fmt(model.get('architecture'))}), "
+        f"trained on tract {_fmt(training.get('tract'))} from {_fmt(', '.join(training.get('inputCollections', [])))}"
+        f", {_fmt(training.get('epochsRun'))} epochs on {_fmt(training.get('device'))}</td></tr>"
+        f"<tr><th class=l>data</th><td class=l>skymap {_fmt(data.get('skymap'))} tract {_fmt(data.get('tract'))}: "
+        f"{_fmt(data.get('sources'))} scored, labelled DIA sources in {_fmt(data.get('detectorVisits'))} "
+        f"detector-visits, from {_fmt(', '.join(data.get('inputCollections', [])))}{evaluated_by}</td></tr>"
+        f"<tr><th class=l>threshold</th><td class=l>{_fmt(metrics.get('threshold'), 4)} "
+        f"(from the {_fmt(metrics.get('thresholdSource'))}; model rule: {_fmt(model.get('thresholdRule'))})</td></tr>"
+        f"<tr><th class=l>software</th><td class=l>trained with meas_realbogus "
+        f"{_fmt(software.get('meas_realbogus'))}, torch {_fmt(software.get('torch'))}; evaluated at commit "
+        f"{_fmt(software.get('gitCommit'))}</td></tr>"
+        f"<tr><th class=l>made</th><td class=l>{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC</td></tr>"
+        "</table>"
+    )
+
+
 def render_report(metrics: dict[str, Any], images: dict[str, bytes], title: str) -> str:
     """Render the HTML page.
 
@@ -120,27 +149,8 @@ def render_report(metrics: dict[str, Any], images: dict[str, bytes], title: str)
     page : `str`
         A self-contained page: the images are embedded as data URIs.
     """
-    model = metrics.get("model", {})
-    data = metrics.get("data", {})
-    software = metrics.get("software", {})
-    training = model.get("training", {})
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
-    parts.append(
-        "<table>"
-        f"<tr><th class=l>model</th><td class=l>{_fmt(model.get('version'))} ({_fmt(model.get('architecture'))}), "
-        f"trained on tract {_fmt(training.get('tract'))} from {_fmt(', '.join(training.get('inputCollections', [])))}"
-        f", {_fmt(training.get('epochsRun'))} epochs on {_fmt(training.get('device'))}</td></tr>"
-        f"<tr><th class=l>data</th><td class=l>skymap {_fmt(data.get('skymap'))} tract {_fmt(data.get('tract'))}: "
-        f"{_fmt(data.get('sources'))} scored, labelled DIA sources in {_fmt(data.get('detectorVisits'))} "
-        f"detector-visits, from {_fmt(', '.join(data.get('inputCollections', [])))}</td></tr>"
-        f"<tr><th class=l>threshold</th><td class=l>{_fmt(metrics.get('threshold'), 4)} "
-        f"(from the {_fmt(metrics.get('thresholdSource'))}; model rule: {_fmt(model.get('thresholdRule'))})</td></tr>"
-        f"<tr><th class=l>software</th><td class=l>meas_realbogus {_fmt(software.get('meas_realbogus'))} "
-        f"(commit {_fmt(software.get('gitCommit'))}), torch {_fmt(software.get('torch'))}</td></tr>"
-        f"<tr><th class=l>made</th><td class=l>{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC</td></tr>"
-        "</table>"
-    )
+             f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>", _provenance_table(metrics)]
     parts.append("<h2>Natural class mix (what OSS-REQ-0353 is stated at)</h2>")
     parts.append("<p>OSS-REQ-0353: a threshold with completeness &ge; 0.90 and purity &ge; 0.95 at SNR 6.</p>")
     parts.append(_summary_table(metrics, "unweighted"))
@@ -154,7 +164,8 @@ def render_report(metrics: dict[str, Any], images: dict[str, bytes], title: str)
     for name in PLOT_NAMES:
         if name in images:
             encoded = base64.b64encode(images[name]).decode()
-            parts.append(f"<figure><img alt='{name}' src='data:image/png;base64,{encoded}'>"
+            wide = " class=wide" if name in _WIDE else ""
+            parts.append(f"<figure{wide}><img alt='{name}' src='data:image/png;base64,{encoded}'>"
                          f"<figcaption>{html.escape(_CAPTIONS[name])}</figcaption></figure>")
     parts.append("</body></html>")
     return "\n".join(parts)
