@@ -56,7 +56,7 @@ from astropy.table import Table
 from matplotlib.figure import Figure
 
 from ..errors import GalleryError
-from ..triplets._cutouts import extract_stamps
+from ..triplets import extract_stamps
 from ._galleryExamples import GalleryExample, GalleryRow, outcome_rows, truth_candidates, truth_class_rows
 from ._repository import DetectorVisitHandles, check_collections, open_butler, query_inputs
 
