@@ -30,6 +30,7 @@ from __future__ import annotations
 
 __all__ = [
     "JsonLineWriter",
+    "build_triplets_in_processes",
     "best_time",
     "detector_repository",
     "load_average",
@@ -47,7 +48,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -284,3 +285,45 @@ def source_positions(catalog_x, catalog_y, n: int, shape: tuple[int, int], seed:
         x = np.concatenate([x, rng.uniform(-0.5, shape[1] - 0.5, extra)])
         y = np.concatenate([y, rng.uniform(-0.5, shape[0] - 0.5, extra)])
     return x, y
+
+
+# One buildTriplets shard, run in its own process.
+_SHARD = """
+import sys
+from lsst.meas.realbogus.tests import run_pipeline
+root, inputs, output, where = sys.argv[1:5]
+run_pipeline(root, "BuildTriplets.yaml", inputs.split(","), output, where)
+"""
+
+
+def build_triplets_in_processes(root: str, inputs: Sequence[str], output: str, jobs: int,
+                                where: str = "instrument='LSSTCam-imSim'") -> list[str]:
+    """Run ``pipelines/BuildTriplets.yaml`` over every visit with a
+    ``difference_image`` in ``inputs``, in ``jobs`` processes, each running
+    its share of the visits in-process with the executor ``pipetask run -j
+    1`` uses (``pipetask -j N`` starts a fresh Python per quantum, whose
+    3 s of imports are several quanta's work here).
+
+    Returns
+    -------
+    outputs : `list` [`str`]
+        The output collections, ``output/<k>`` per process.
+    """
+    import subprocess
+
+    from lsst.daf.butler import Butler
+
+    visits = sorted({ref.dataId["visit"] for ref in Butler.from_config(root).query_datasets(
+        "difference_image", collections=list(inputs), explain=False)})
+    shards = [visits[k::jobs] for k in range(jobs) if visits[k::jobs]]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    outputs = [f"{output}/{k}" for k in range(len(shards))]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _SHARD, root, ",".join(inputs), out,
+                          f"{where} AND visit IN ({', '.join(map(str, shard))})"], env=env)
+        for out, shard in zip(outputs, shards)
+    ]
+    for proc in procs:
+        if proc.wait() != 0:
+            raise RuntimeError(f"a buildTriplets shard failed (exit status {proc.returncode}).")
+    return outputs

@@ -341,7 +341,7 @@ def evaluate_architecture(name: str, args: argparse.Namespace, writer: JsonLineW
     model = package.build_model(device)
     start = time.perf_counter()
     joined = joined.copy(copy_data=False)
-    joined["reliability"] = score_triplets(model, cutouts, device=device, temperature=package.temperature)
+    joined["reliability"] = score_triplets(model, cutouts, device=device, temperature=package.temperature, intercept=package.intercept)
     score_seconds = time.perf_counter() - start
     threshold = package.threshold if package.threshold is not None else 0.5
     result = evaluate(joined, threshold=threshold)
@@ -372,7 +372,7 @@ def evaluate_architecture(name: str, args: argparse.Namespace, writer: JsonLineW
         validation={k: validation.get(k) for k in ("n", "n_real", "roc_auc", "average_precision")},
         threshold=threshold,
         thresholdRule=package.metadata.thresholdRule,
-        temperature=package.temperature,
+        temperature=package.temperature, intercept=package.intercept,
         n=len(joined),
         nReal=int(np.sum(joined["label"] == 1)),
         cuts=cuts,

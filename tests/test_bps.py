@@ -96,6 +96,47 @@ class BpsParslLocalTestCase(lsst.utils.tests.TestCase):
         # The output chain holds its inputs: the model both runs scored with.
         self.assertEqual(butler.get("rb_model", collections="bps/scores"), self.package)
 
+class BpsSimulationTestCase(lsst.utils.tests.TestCase):
+    """``bps submit bps/simulation.yaml`` simulates a world registered by
+    ``rb-simulate --register-only`` as rb-simulate does on one machine.
+    """
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="rb_bps_sim_")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+
+    def test_submit_simulation(self):
+        from lsst.meas.realbogus.simulation import Simulator, make_config
+
+        config = make_config("ci")
+        config.survey.visitsPerTract = 1
+        reference = os.path.join(self.tmp, "reference")
+        Simulator(config).run(reference, progress=False)
+        root = os.path.join(self.tmp, "repo")
+        Simulator(config).run(root, progress=False, register_only=True)
+        env = dict(os.environ, PATH=BIN + os.pathsep + os.environ.get("PATH", ""),
+                   MEAS_REALBOGUS_DIR=PACKAGE_DIR, PWD=self.tmp)
+        result = subprocess.run([os.path.join(BIN, "bps"), "submit",
+                                 os.path.join(PACKAGE_DIR, "bps", "simulation.yaml"), "-b", root],
+                                cwd=self.tmp, env=env, capture_output=True, text=True, timeout=900)
+        self.assertEqual(result.returncode, 0, result.stderr[-4000:])
+        self.assertIn("tasks_failed_count': 0", result.stderr)
+        a, b = Butler.from_config(reference, collections="DC2/sim"), Butler.from_config(root, collections="DC2/sim")
+        refs = a.query_datasets("difference_image")
+        self.assertEqual({r.dataId for r in refs}, {r.dataId for r in b.query_datasets("difference_image")})
+        self.assertGreaterEqual(len(refs), 3)
+        for ref in refs:
+            for name in ("preliminary_visit_image", "template_detector", "difference_image"):
+                x, y = a.get(name, ref.dataId), b.get(name, ref.dataId)
+                np.testing.assert_array_equal(x.image.array, y.image.array)
+                np.testing.assert_array_equal(x.variance.array, y.variance.array)
+            for name in ("dia_source_unstandardized", "dia_source_truth"):
+                x, y = a.get(name, ref.dataId), b.get(name, ref.dataId)
+                self.assertEqual(x.colnames, y.colnames)
+                for column in x.colnames:
+                    np.testing.assert_array_equal(np.asarray(x[column]), np.asarray(y[column]))
+
+
 def setup_module(module):
     lsst.utils.tests.init()
 

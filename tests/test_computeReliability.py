@@ -118,7 +118,7 @@ class ComputeReliabilityTestCase(lsst.utils.tests.TestCase):
             triplets = self.butler.get("rb_triplets", ref.dataId)
             np.testing.assert_array_equal(triplets["diaSourceId"], table["diaSourceId"])
             expected = score_triplets(model, np.asarray(triplets["cutout"]), device=torch.device("cpu"),
-                                      temperature=self.package.temperature)
+                                      temperature=self.package.temperature, intercept=self.package.intercept)
             np.testing.assert_allclose(table["reliability"], expected, rtol=0, atol=1e-6)
             np.testing.assert_array_equal(table["cutoutFlags_edge"], triplets["cutoutFlags_edge"])
             compared += len(table)

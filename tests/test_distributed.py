@@ -88,7 +88,7 @@ def tract_cutouts(root):
 
 def scores(package, cutouts):
     return score_triplets(package.build_model("cpu"), cutouts, device=torch.device("cpu"),
-                          temperature=package.temperature)
+                          temperature=package.temperature, intercept=package.intercept)
 
 
 class TorchrunTestCase(lsst.utils.tests.TestCase):

@@ -39,8 +39,11 @@ from lsst.meas.realbogus.simulation import (
     Transients,
     apply_saturation,
     detect_and_measure,
+    detector_coverage,
     draw_psf_image,
+    draw_scene,
     electrons_per_njy,
+    inject_sources,
     label_detections,
     make_config,
     make_psf,
@@ -178,10 +181,11 @@ class LabelTestCase(lsst.utils.tests.TestCase):
             beta=np.zeros(4),
             offset_x=np.array([0.0, 0.3, 0.0, 0.0]),  # 2 is misregistered
             offset_y=np.zeros(4),
+            injected=np.zeros(4, bool),
         )
         transients = Transients(id=np.array([5]), kind=np.array([0]), x=np.array([70.0]), y=np.array([70.0]),
                                 flux=np.array([5000.0]), host=np.array([-1]), trail_x=np.zeros(1),
-                                trail_y=np.zeros(1))
+                                trail_y=np.zeros(1), injected=np.zeros(1, bool))
         amap = ArtifactMap(shape)
         amap.mark("cosmicRay", (np.array([10]), np.array([50])))
         edge = np.zeros(shape, bool)
@@ -221,6 +225,126 @@ class LabelTestCase(lsst.utils.tests.TestCase):
         self.assertAlmostEqual(truth["match_distance"][0], math.hypot(0.2, 0.1))
         self.assertAlmostEqual(truth["match_distance"][6], math.hypot(1.0, 0.5))
         self.assertTrue(np.isnan(truth["match_distance"][9]))
+        self.assertFalse(truth["injected"].any())
+        # The same scene with the supernova and the misregistered star
+        # injected: what they cause, or their light reaches, is flagged.
+        transients.injected[:] = True
+        static.injected[1] = True
+        amap.mark("cosmicRay", (np.array([90]), np.array([10])), injected=True)
+        sources.add_row({"diaSourceId": 10, "x": 10.2, "y": 90.1, "psfFluxErr": 100.0, "isNegative": False})
+        truth = label_detections(
+            sources, Scene(static, transients, 1.0), amap, edge_mask=edge, gap_band=gap,
+            saturated_ids=np.array([3]), fwhm_px=4.0,
+            psf_profile=np.exp(-0.5 * radius**2 / 4.0) / (8 * np.pi), pixel_noise_e=10.0,
+            match_radius=1.0, real_min_significance=2.0, e_per_njy=1.0, pixel_scale=0.2,
+        )
+        self.assertEqual(truth["truth_class"][10], "cosmicRay")
+        self.assertEqual(list(np.flatnonzero(truth["injected"])), [0, 1, 7, 10])
+
+
+class InjectionTestCase(lsst.utils.tests.TestCase):
+    """Injected sources: counts, separation, flags, and a natural sky that
+    injection leaves as it was.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        cls.config = make_config("train")
+        cls.config.survey.visitsPerTract = 2
+        cls.spec = next(s for s in plan_survey(cls.config) if detector_coverage(s).all())
+        rng = np.random.default_rng(np.random.SeedSequence([1, 2]))
+        cls.natural = draw_scene(rng, cls.config, band="r", width=cls.spec.width, height=cls.spec.height)
+        cls.fwhm = 4.0
+        cls.scene = inject_sources(np.random.default_rng(3), cls.config, cls.natural, band="r",
+                                   width=cls.spec.width, height=cls.spec.height, fwhm_px=cls.fwhm)
+
+    def test_natural_objects_unchanged_and_injected_flagged(self):
+        n_static, n_tr = len(self.natural.static), len(self.natural.transients)
+        for name in ("x", "y", "template_flux", "science_flux", "offset_x"):
+            np.testing.assert_array_equal(getattr(self.scene.static, name)[:n_static],
+                                          getattr(self.natural.static, name))
+        self.assertFalse(self.scene.static.injected[:n_static].any())
+        self.assertTrue(self.scene.static.injected[n_static:].all())
+        self.assertTrue(self.scene.transients.injected[n_tr:].all())
+        ids = np.concatenate([self.scene.static.id, self.scene.transients.id])
+        self.assertEqual(len(np.unique(ids)), len(ids))
+
+    def test_counts_and_kinds(self):
+        inj = self.config.injection
+        megapixels = self.spec.width * self.spec.height / 1e6
+        tr = self.scene.transients
+        kinds = np.bincount(tr.kind[tr.injected], minlength=3)
+        for kind, rate in ((1, inj.hostlessPerMegapixel), (2, inj.moversPerMegapixel)):
+            expected = rate * megapixels
+            self.assertLess(abs(kinds[kind] - expected), 4 * np.sqrt(expected) + 2)
+        self.assertGreater(kinds[0], 0)  # hosted, limited by the hosts available
+        st = self.scene.static
+        variables = st.injected & st.is_variable
+        self.assertGreater(variables.sum(), 0.5 * inj.variablesPerMegapixel * megapixels)
+        mags = 31.4 - 2.5 * np.log10(np.abs(st.science_flux - st.template_flux)[variables]
+                                     / self.natural.zero_point_e)
+        self.assertTrue(((mags >= inj.magBright - 1e-9) & (mags <= inj.magFaint + 1e-9)).all())
+        # Hosted supernovae sit on distinct natural galaxies.
+        hosts = tr.host[tr.injected & (tr.kind == 0)]
+        self.assertEqual(len(np.unique(hosts)), len(hosts))
+
+    def test_never_overlapping(self):
+        st, tr = self.scene.static, self.scene.transients
+        changes = np.concatenate([
+            np.column_stack([tr.x + 0.5 * tr.trail_x, tr.y + 0.5 * tr.trail_y]),
+            np.column_stack([st.x, st.y])[st.injected],
+        ])
+        d = np.hypot(*(changes[:, None, :] - changes[None, :, :]).transpose(2, 0, 1))
+        np.fill_diagonal(d, np.inf)
+        self.assertGreaterEqual(d.min(), self.config.injection.minSeparation * self.fwhm - 1e-9)
+
+    def test_detections_of_a_detector_visit(self):
+        product = simulate_detector_visit(self.spec, self.config)
+        truth = product.truth
+        self.assertGreater(len(truth), 40)
+        injected_real = truth["injected"] & truth["is_real"]
+        self.assertGreater(injected_real.sum(), 0.5 * len(truth))
+        # Natural detections keep their natural labels.
+        self.assertTrue(set(truth["truth_class"][~truth["injected"]]) <= set(REAL_CLASSES) | set(BOGUS_CLASSES))
+
+    def test_natural_detections_keep_their_labels(self):
+        """The natural sky of an injected detector-visit is that of the same
+        detector-visit without injection: its detections that no injected
+        source hides or reaches are found again, with the same labels.
+        """
+        from scipy.spatial import cKDTree
+
+        config = make_config("train")
+        config.survey.visitsPerTract = 2
+        config.injection.tracts = []
+        plain = simulate_detector_visit(self.spec, config)
+        self.assertFalse(plain.truth["injected"].any())
+        injected = simulate_detector_visit(self.spec, self.config)
+        np.testing.assert_array_equal(plain.science_masks["BAD"], injected.science_masks["BAD"])
+        tree = cKDTree(np.column_stack([injected.sources["x"], injected.sources["y"]]))
+        distance, match = tree.query(np.column_stack([plain.sources["x"], plain.sources["y"]]))
+        natural = (distance < 1.5) & ~np.asarray(injected.truth["injected"])[match]
+        self.assertGreater(natural.sum(), 0)
+        self.assertEqual(list(np.asarray(plain.truth["truth_class"])[natural]),
+                         list(np.asarray(injected.truth["truth_class"])[match[natural]]))
+
+
+class CoverageTestCase(lsst.utils.tests.TestCase):
+    def test_border_decides_inside_and_outside(self):
+        config = make_config("demo")
+        config.survey.visitsPerTract = 24
+        config.survey.edgePointingFraction = 0.99
+        from lsst.meas.realbogus.simulation._survey import template_coverage as per_pixel
+
+        crossing = 0
+        for spec in plan_survey(config)[:40]:
+            covered = detector_coverage(spec)
+            yy, xx = np.mgrid[0 : spec.height, 0 : spec.width]
+            exact = per_pixel(spec.visit.tract, *spec.wcs.pixel_to_sky(xx.ravel(), yy.ravel()))
+            np.testing.assert_array_equal(covered, exact.reshape(covered.shape))
+            self.assertTrue(covered.any())  # uncovered detectors are not planned
+            crossing += not covered.all()
+        self.assertGreater(crossing, 0)
 
 
 class SaturationTestCase(lsst.utils.tests.TestCase):

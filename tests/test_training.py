@@ -56,6 +56,7 @@ from lsst.meas.realbogus.training import (
     TripletData,
     calibrate,
     calibrated_scores,
+    fit_platt,
     fit_temperature,
     random_dihedral,
     validation_mask,
@@ -318,6 +319,90 @@ class CalibrationTestCase(lsst.utils.tests.TestCase):
         np.testing.assert_array_equal(calibrated_scores(logits, None),
                                       torch.sigmoid(torch.from_numpy(logits)).numpy().astype(np.float64))
         self.assertNotEqual(fitted["temperature"], 1.0)
+
+
+class PlattCalibrationTestCase(lsst.utils.tests.TestCase):
+    def test_platt_recovers_confidence_and_prior_shift(self):
+        """A network 2x overconfident trained at a 50 % real mix, applied
+        to a 5 % mix: the fit finds T = 2 and the prior's logit shift.
+        """
+        rng = np.random.default_rng(8)
+        true_logit = rng.normal(-3.0, 2.0, 40000)
+        labels = (rng.uniform(size=true_logit.size) < 1 / (1 + np.exp(-true_logit))).astype(float)
+        shift = -1.5  # log-odds of the training mix over the natural one
+        fit = fit_platt(2.0 * (true_logit - shift), labels)
+        self.assertEqual(fit["method"], "platt")
+        self.assertAlmostEqual(fit["temperature"], 2.0, delta=0.1)
+        self.assertAlmostEqual(fit["intercept"], shift, delta=0.1)
+        self.assertLess(fit["eceAfter"], 0.01)
+        self.assertGreater(fit["eceBefore"], 0.05)
+        self.assertEqual(calibrate("natural", 2.0 * (true_logit - shift), labels), fit)
+        # The package's scores are sigmoid(logit / T + b), as scoring computes them.
+        logits = np.linspace(-5, 5, 11, dtype=np.float32)
+        expected = torch.sigmoid(torch.from_numpy(logits) / fit["temperature"] + fit["intercept"]).numpy()
+        np.testing.assert_array_equal(calibrated_scores(logits, fit), expected.astype(np.float64))
+
+
+class NaturalCalibrationSplitTestCase(lsst.utils.tests.TestCase):
+    """The natural-mix calibration split holds out non-injected rows only,
+    by id hash, and takes them from training and validation alike.
+    """
+
+    class _Handle:
+        def __init__(self, table):
+            self.table = table
+
+        def get(self, parameters=None):
+            columns = (parameters or {}).get("columns")
+            missing = [c for c in columns or () if c not in self.table.colnames]
+            if missing:
+                raise KeyError(f"no column {missing[0]}")
+            return self.table[columns] if columns else self.table
+
+    def make_handles(self, with_injected=True):
+        from astropy.table import Table
+
+        from lsst.meas.realbogus.triplets import CutoutConfig
+
+        rng = np.random.default_rng(1)
+        handles = []
+        for k in range(4):
+            n = 500
+            table = Table({
+                "diaSourceId": np.arange(n, dtype=np.int64) + 10_000 * k,
+                "label": (rng.random(n) < 0.5).astype(np.int8),
+                "snr": np.full(n, 10.0, dtype=np.float32),
+                "truthClass": np.full(n, "x"),
+                "cutout": np.zeros((n, 3, 8, 8), dtype=np.float32),
+            })
+            if with_injected:
+                table["injected"] = rng.random(n) < 0.8
+            cutout = CutoutConfig()
+            cutout.size = 8
+            table.meta["cutout"] = cutout.to_metadata()
+            handles.append(self._Handle(table))
+        return handles
+
+    def test_split(self):
+        handles = self.make_handles()
+        data = TripletData(handles, [str(k) for k in range(4)], validation_fraction=0.1, seed=1,
+                           calibration_fraction=0.5)
+        validation, calibration = data.held_out()
+        natural = sum(int((~h.table["injected"]).sum()) for h in handles)
+        self.assertEqual(len(calibration), data.n_calibration)
+        self.assertAlmostEqual(len(calibration) / natural, 0.5, delta=0.07)
+        self.assertFalse(calibration.injected.any())
+        trained = {int(i) for batch in data.batches(64, np.random.default_rng(0), 10_000) for i in batch.ids}
+        self.assertFalse(trained & set(calibration.ids.tolist()))
+        self.assertFalse(set(validation.ids.tolist()) & set(calibration.ids.tolist()))
+        self.assertEqual(len(trained) + len(validation) + len(calibration), 2000)
+        # Without the fraction, no calibration split; rb_triplets without an
+        # injected column read as natural.
+        plain = TripletData(self.make_handles(with_injected=False), list("abcd"), validation_fraction=0.1,
+                            seed=1, calibration_fraction=0.5)
+        self.assertAlmostEqual(plain.n_calibration / 2000, 0.5, delta=0.05)
+        none = TripletData(handles, list("abcd"), validation_fraction=0.1, seed=1)
+        self.assertEqual(none.n_calibration, 0)
 
 
 class TrainingPiecesTestCase(lsst.utils.tests.TestCase):

@@ -38,12 +38,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rb-simulate",
         description="Simulate a DC2-like Butler repository (tracts 3080 and 4024) of science, template and "
-        "difference images with labelled DIA sources.",
+        "difference images with labelled DIA sources. With --register-only, only create and register the "
+        "world: pipelines/Simulate.yaml (pipetask or bps/simulation.yaml) then simulates it, one quantum "
+        "per detector-visit.",
     )
     parser.add_argument("repo", help="Butler repository to create.")
     parser.add_argument("--preset", default="demo",
-                        help="Size preset: ci (seconds), demo (minutes), dl (DL v0.1.2-like; hours). "
-                        "Default: demo.")
+                        help="Preset: ci (seconds), demo (minutes), dl (DL v0.1.2-like; hours): the natural "
+                        "class mix; train (tract 3080 with injected sources, the training world), test "
+                        "(tract 4024, natural mix, large enough to judge OSS-REQ-0353). Default: demo.")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="Worker processes (default 1).")
     parser.add_argument("--config-file", "-C", action="append", default=[],
                         help="pex_config override file(s), applied after the preset.")
@@ -55,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--gallery", metavar="PNG", help="Also write a gallery of example triplets per class.")
     parser.add_argument("--show-config", action="store_true", help="Print the final config and exit.")
     parser.add_argument("--no-progress", action="store_true", help="Log lines instead of a progress bar.")
+    parser.add_argument("--register-only", action="store_true",
+                        help="Create the repository, register the plan and store the configuration (RUN "
+                        "<run>/config) without simulating: then run pipelines/Simulate.yaml with pipetask "
+                        "(-i DC2/sim/config -o DC2/sim) or bps/simulation.yaml.")
     return parser
 
 
@@ -94,9 +101,14 @@ def main(argv: list[str] | None = None) -> int:
         simulator = Simulator(config)
         try:
             summary = simulator.run(args.repo, jobs=args.jobs, overwrite=args.overwrite,
-                                    progress=False if args.no_progress else None)
+                                    progress=False if args.no_progress else None,
+                                    register_only=args.register_only)
         except RepositoryExistsError as exc:
             raise CliError(str(exc)) from None
+        if args.register_only:
+            print(f"registered {len(simulator.specs)} detector-visits in {args.repo}; simulate them with "
+                  f"pipelines/Simulate.yaml (-i {config.run}/config -o {config.run}).")
+            return 0
         print(summary.format())
         if args.gallery:
             from ..evaluation import write_gallery  # matplotlib only when asked for

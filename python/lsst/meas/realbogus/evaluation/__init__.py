@@ -29,6 +29,7 @@ one gallery (`._gallery`, `._galleryExamples`) serves ``rb-gallery`` and
 ``rb_plot_gallery``.
 """
 
+from ._bootstrap import *
 from ._calibration import *
 from ._curves import *
 from ._evaluateRealBogus import *

@@ -112,6 +112,11 @@ class EvaluateRealBogusConfig(pipeBase.PipelineTaskConfig, pipelineConnections=E
         doc="Bogus:real weight ratio of the re-weighted figures (DMTN-272: 20).",
     )
     calibrationBins = pexConfig.RangeField(dtype=int, default=15, min=2, doc="Bins of the reliability diagram.")
+    bootstrapResamples = pexConfig.RangeField(
+        dtype=int, default=1000, min=0,
+        doc="Bootstrap resamples of the sources for the 95 % intervals of purity at completeness 0.90 and "
+        "completeness at purity 0.95 (0: none).",
+    )
     doGallery = pexConfig.Field(dtype=bool, default=True, doc="Draw the gallery of examples.")
     galleryPerCategory = pexConfig.RangeField(dtype=int, default=3, min=1, doc="Examples per category.")
 
@@ -175,7 +180,8 @@ class EvaluateRealBogusTask(pipeBase.PipelineTask):
         cuts = [None, *self.config.snrCuts]
         threshold, threshold_source = self._threshold(model)
         evaluation = evaluate_detector_visits(handles, threshold=threshold, snr_cuts=cuts,
-                                              positive_ratio=self.config.positiveRatio, log=self.log)
+                                              positive_ratio=self.config.positiveRatio,
+                                              bootstrap_resamples=self.config.bootstrapResamples, log=self.log)
         metrics = self._record(evaluation, model, threshold_source, data)
         figures = make_plots(evaluation.joined, cuts, threshold, self.config.calibrationBins)
         if self.config.doGallery:

@@ -198,6 +198,7 @@ def evaluate_detector_visits(
     threshold: float = 0.5,
     snr_cuts: Iterable[float | None] = DEFAULT_SNR_CUTS,
     positive_ratio: float = 20.0,
+    bootstrap_resamples: int = metrics.DEFAULT_RESAMPLES,
     log: logging.Logger | None = None,
 ) -> TractEvaluation:
     """Join the scores of every detector-visit to truth and compute the
@@ -208,7 +209,7 @@ def evaluate_detector_visits(
     ----------
     handles : `~collections.abc.Mapping`
         See `join_detector_visits`.
-    threshold, snr_cuts, positive_ratio
+    threshold, snr_cuts, positive_ratio, bootstrap_resamples
         See `evaluate`.
     log : `logging.Logger`, optional
         See `join_detector_visits`.
@@ -227,7 +228,8 @@ def evaluate_detector_visits(
     joined, detector_visits = join_detector_visits(handles, log)
     if detector_visits == 0:
         raise pipeBase.NoWorkFound("No scored, labelled DIA sources on this tract.")
-    result = evaluate(joined, threshold=threshold, snr_cuts=snr_cuts, positive_ratio=positive_ratio)
+    result = evaluate(joined, threshold=threshold, snr_cuts=snr_cuts, positive_ratio=positive_ratio,
+                      bootstrap_resamples=bootstrap_resamples)
     return TractEvaluation(joined=joined, metrics=result, detector_visits=detector_visits)
 
 
@@ -263,9 +265,11 @@ def evaluate(
     threshold: float = 0.5,
     snr_cuts: Iterable[float | None] = DEFAULT_SNR_CUTS,
     positive_ratio: float = 20.0,
+    bootstrap_resamples: int = metrics.DEFAULT_RESAMPLES,
 ) -> dict[str, Any]:
     """Compute the headline figures per SNR cut, unweighted and with real
-    sources re-weighted to ``positive_ratio``:1 (DMTN-272).
+    sources re-weighted to ``positive_ratio``:1 (DMTN-272), with bootstrap
+    intervals of the OSS-REQ-0353 figures at the natural mix.
 
     Parameters
     ----------
@@ -277,14 +281,19 @@ def evaluate(
         Keep ``|snr| > cut``; `None` keeps all.
     positive_ratio : `float`, optional
         Bogus:real weight ratio of the re-weighted figures.
+    bootstrap_resamples : `int`, optional
+        Resamples of `~lsst.meas.realbogus.evaluation.bootstrap_requirement`
+        (0: no intervals).
 
     Returns
     -------
     result : `dict`
         ``{"threshold": ..., "cuts": {name: {"unweighted": summary,
-        "reweighted": summary or None, "perClass": {class: {"n", "kept"}}}}}``
-        with summaries from `lsst.meas.realbogus.evaluation.summarize`; a cut
-        with fewer than two classes has ``None`` summaries.
+        "reweighted": summary or None, "intervals": intervals or None,
+        "perClass": {class: {"n", "kept"}}}}}`` with summaries from
+        `lsst.meas.realbogus.evaluation.summarize` and intervals from
+        `~lsst.meas.realbogus.evaluation.bootstrap_requirement` (unweighted);
+        a cut with fewer than two classes has ``None`` summaries.
     """
     labels = np.asarray(joined["label"], dtype=np.int64)
     scores = np.clip(np.asarray(joined["reliability"], dtype=np.float64), 0.0, 1.0)
@@ -296,9 +305,11 @@ def evaluate(
         keep = np.ones(len(labels), bool) if cut is None else snr > cut
         lab, sco = labels[keep], scores[keep]
         both = 0 < lab.sum() < len(lab)
-        entry: dict[str, Any] = {"snrMin": cut, "unweighted": None, "reweighted": None}
+        entry: dict[str, Any] = {"snrMin": cut, "unweighted": None, "reweighted": None, "intervals": None}
         if both:
             entry["unweighted"] = metrics.summarize(lab, sco, threshold)
+            if bootstrap_resamples:
+                entry["intervals"] = metrics.bootstrap_requirement(lab, sco, resamples=bootstrap_resamples)
             weights = metrics.positive_reweighting(lab, positive_ratio)
             entry["reweighted"] = metrics.summarize(lab, sco, threshold, sample_weight=weights)
             entry["reweighted"]["weighting"] = f"real re-weighted to bogus:real = {positive_ratio:g}:1"
@@ -335,20 +346,27 @@ def _f(value: Any, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _span(interval: list[float] | None) -> str:
+    return "-" if not interval else f"[{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
 def format_summary(result: dict[str, Any]) -> str:
     """Format `evaluate` output as a plain-text table (unweighted figures,
     the natural class mix that OSS-REQ-0353 is stated at).
     """
-    header = (f"{'sources':<9}{'n':>6}{'real':>6}{'AUC':>7}{'AP':>7}{'purity@0.90':>13}"
-              f"{'compl@0.95':>12}{'ECE':>7}  OSS-REQ-0353")
+    header = (f"{'sources':<9}{'n':>6}{'real':>6}{'AUC':>7}{'AP':>7}{'purity@0.90':>13}{'95% interval':>15}"
+              f"{'compl@0.95':>12}{'95% interval':>15}{'ECE':>7}  OSS-REQ-0353")
     lines = [header, "-" * len(header)]
     for name, entry in result["cuts"].items():
         s = entry["unweighted"] or {}
         meets = "-" if not s else ("met" if s["meets_requirement"] else "not met")
+        ci = entry.get("intervals") or {}
         lines.append(
             f"{name:<9}{entry['n']:>6}{entry['nReal']:>6}{_f(s.get('roc_auc')):>7}"
             f"{_f(s.get('average_precision')):>7}{_f(s.get('purity_at_completeness_0.90')):>13}"
-            f"{_f(s.get('completeness_at_purity_0.95')):>12}{_f(s.get('ece')):>7}  {meets}"
+            f"{_span(ci.get('purity_at_completeness_0.90')):>15}"
+            f"{_f(s.get('completeness_at_purity_0.95')):>12}{_span(ci.get('completeness_at_purity_0.95')):>15}"
+            f"{_f(s.get('ece')):>7}  {meets}"
         )
     first = next(iter(result["cuts"].values()), None)
     if first:

@@ -58,10 +58,12 @@ it to the last bit.
 """
 
 # One namespace of the metric modules (the tests and training import it as `metrics`).
-from . import _calibration, _curves, _operatingPoints, _summary
+from . import _bootstrap, _calibration, _curves, _operatingPoints, _summary
+from ._bootstrap import *  # noqa: F403
 from ._calibration import *  # noqa: F403
 from ._curves import *  # noqa: F403
 from ._operatingPoints import *  # noqa: F403
 from ._summary import *  # noqa: F403
 
-__all__ = [*_curves.__all__, *_operatingPoints.__all__, *_calibration.__all__, *_summary.__all__]
+__all__ = [*_curves.__all__, *_operatingPoints.__all__, *_calibration.__all__, *_summary.__all__,
+           *_bootstrap.__all__]

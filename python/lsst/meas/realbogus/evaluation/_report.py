@@ -71,23 +71,38 @@ def _summary_table(metrics: dict[str, Any], weighting: str) -> str:
     cols = [("n", "n"), ("n_real", "real"), ("roc_auc", "ROC AUC"), ("average_precision", "AP"),
             ("accuracy", "accuracy"), ("f1", "F1"), ("purity_at_completeness_0.90", "purity @ compl. 0.90"),
             ("completeness_at_purity_0.95", "compl. @ purity 0.95"), ("ece", "ECE")]
+    intervals = weighting == "unweighted"
     rows = ["<tr><th class=l>sources</th>" + "".join(f"<th>{h}</th>" for _, h in cols)
+            + ("<th>95 % intervals (bootstrap): purity, compl.</th>" if intervals else "")
             + "<th>TN FP / FN TP</th><th>OSS-REQ-0353</th><th>thresholds meeting it</th></tr>"]
     for name, entry in metrics["cuts"].items():
         s = entry.get(weighting)
         if not s:
-            rows.append(f"<tr><td class=l>{html.escape(name)}</td><td colspan={len(cols) + 3}>one class only"
-                        "</td></tr>")
+            rows.append(f"<tr><td class=l>{html.escape(name)}</td><td colspan={len(cols) + 3 + intervals}>one "
+                        "class only</td></tr>")
             continue
         met = s["meets_requirement"]
         span = s["requirement_range"]
         rows.append(
             f"<tr><td class=l>{html.escape(name)}</td>" + "".join(f"<td>{_fmt(s.get(k))}</td>" for k, _ in cols)
+            + (f"<td>{_interval_cells(entry.get('intervals'))}</td>" if intervals else "")
             + f"<td>{s['tn']:.0f} {s['fp']:.0f} / {s['fn']:.0f} {s['tp']:.0f}</td>"
             + f"<td class={'met' if met else 'notmet'}>{'met' if met else 'not met'}</td>"
             + f"<td>{'(%s, %s]' % (_fmt(span[0]), _fmt(span[1])) if span else 'none'}</td></tr>"
         )
     return "<table>" + "".join(rows) + "</table>"
+
+
+def _interval_cells(intervals: dict[str, Any] | None) -> str:
+    """The bootstrap intervals of a cut, for the summary table."""
+    if not intervals:
+        return "-"
+    spans = []
+    for key in ("purity_at_completeness_0.90", "completeness_at_purity_0.95"):
+        span = intervals.get(key)
+        spans.append(f"[{_fmt(span[0])}, {_fmt(span[1])}]" if span else "-")
+    meeting = intervals.get("fraction_meeting_requirement")
+    return html.escape(f"{spans[0]}, {spans[1]}; met in {_fmt(meeting, 2)} of {intervals.get('resamples')}")
 
 
 def _class_table(metrics: dict[str, Any]) -> str:

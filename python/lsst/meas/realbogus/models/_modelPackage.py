@@ -48,6 +48,7 @@ __all__ = [
 import hashlib
 import io
 import json
+import math
 import zipfile
 from typing import Any
 
@@ -205,18 +206,31 @@ class ModelPackage:
 
     @property
     def temperature(self) -> float:
-        """Calibration temperature T (scores are sigmoid(logit / T)); 1
-        when the package has no calibration.
+        """Calibration temperature T: scores are sigmoid(logit / T + b)
+        (`intercept` b); 1 when the package has no calibration.
         """
+        return self._calibration_terms()[0]
+
+    @property
+    def intercept(self) -> float:
+        """Calibration intercept b (0 but for ``platt`` calibration)."""
+        return self._calibration_terms()[1]
+
+    def _calibration_terms(self) -> tuple[float, float]:
         calibration = self.metadata.calibration or {}
-        if calibration.get("method") != "temperature":
-            return 1.0
-        value = calibration.get("temperature")
-        if not isinstance(value, (int, float)) or not (0 < value < float("inf")):
+        method = calibration.get("method")
+        if method not in ("temperature", "platt"):
+            return 1.0, 0.0
+        temperature, intercept = calibration.get("temperature"), calibration.get("intercept", 0.0)
+        if not isinstance(temperature, (int, float)) or not (0 < temperature < float("inf")):
             raise ModelPackageError(
-                f"model package calibration temperature {value!r} is not a positive number."
+                f"model package calibration temperature {temperature!r} is not a positive number."
             )
-        return float(value)
+        if method == "temperature":
+            return float(temperature), 0.0
+        if not isinstance(intercept, (int, float)) or not math.isfinite(intercept):
+            raise ModelPackageError(f"model package calibration intercept {intercept!r} is not a finite number.")
+        return float(temperature), float(intercept)
 
     def trained_for(self) -> dict[str, list[str]]:
         """Return the instruments and bands of the training data, as far as
@@ -417,6 +431,7 @@ class ModelPackage:
             # at load, not at the first detector scored.
             package.cutout_config()
             package.trained_for()
+            package._calibration_terms()
         except ModelPackageError as err:
             raise ModelPackageError(f"{source}: {err}") from None
         return package

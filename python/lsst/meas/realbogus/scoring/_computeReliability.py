@@ -248,7 +248,7 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
         threads = configure_threads(c.numThreads)
         loaded = self.loadModel(model)
         triplets = self.cutTriplets(template, science, difference, diaSources, cutout_config, threads)
-        scores = self.scoreTriplets(loaded, triplets, model.temperature)
+        scores = self.scoreTriplets(loaded, triplets, model.temperature, model.intercept)
         table = make_reliability_table(np.asarray(diaSources[c.idColumn], dtype=np.int64), scores, triplets,
                                        model.version)
         self.metadata["nSources"] = len(table)
@@ -290,7 +290,9 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
         )
 
     @timeMethod
-    def scoreTriplets(self, loaded: LoadedModel, triplets: Triplets, temperature: float) -> np.ndarray:
+    def scoreTriplets(
+        self, loaded: LoadedModel, triplets: Triplets, temperature: float, intercept: float = 0.0
+    ) -> np.ndarray:
         """Return the score of each triplet, in order, calibrated with the
         package's ``temperature`` (not the cached network's package's: the
         cache is keyed by weights, which two calibrations may share).
@@ -298,7 +300,7 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
         c = self.config
         return score_triplets(
             loaded.model, triplets.cutouts, device=self.device, batch_size=c.batchSize,
-            mixed_precision=c.mixedPrecision, temperature=temperature,
+            mixed_precision=c.mixedPrecision, temperature=temperature, intercept=intercept,
         )
 
     def _check_model(self, model: ModelPackage, science: VisitImage) -> CutoutConfig:

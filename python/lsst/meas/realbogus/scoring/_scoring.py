@@ -46,6 +46,7 @@ def score_triplets(
     batch_size: int = 256,
     mixed_precision: bool = False,
     temperature: float = 1.0,
+    intercept: float = 0.0,
     logits: bool = False,
 ) -> np.ndarray:
     """Return sigmoid scores of triplets, in input order.
@@ -62,8 +63,10 @@ def score_triplets(
         Triplets per forward pass.
     mixed_precision : `bool`, optional
         bfloat16 autocast (GPU only).
-    temperature : `float`, optional
-        Calibration temperature T: scores are sigmoid(logit / T).
+    temperature, intercept : `float`, optional
+        Calibration: scores are sigmoid(logit / T + b) (a model package's
+        `~lsst.meas.realbogus.models.ModelPackage.temperature` and
+        ``intercept``).
     logits : `bool`, optional
         Return the raw logits instead of scores.
 
@@ -82,14 +85,16 @@ def score_triplets(
             x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 logits_batch = model(x)
-            out = logits_batch.float() if logits else calibrated_sigmoid(logits_batch, temperature)
+            out = logits_batch.float() if logits else calibrated_sigmoid(logits_batch, temperature, intercept)
             scores[start : start + len(x)] = out.cpu().numpy()
     return scores
 
 
-def calibrated_sigmoid(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """Turn logits into scores: sigmoid(logit / T) in float32."""
-    return torch.sigmoid(logits.float() / temperature)
+def calibrated_sigmoid(logits: torch.Tensor, temperature: float = 1.0, intercept: float = 0.0) -> torch.Tensor:
+    """Turn logits into scores: sigmoid(logit / T + b) in float32."""
+    scaled = logits.float() / temperature
+    # Adding a zero intercept is skipped: bit-identical to sigmoid(logit / T).
+    return torch.sigmoid(scaled + intercept if intercept else scaled)
 
 
 @contextlib.contextmanager

@@ -31,11 +31,14 @@ from ._detectorVisit import *
 from ._difference import *
 from ._dimensionRecords import *
 from ._imageFactory import *
+from ._imageStorage import *
+from ._injection import *
 from ._instrument import *
 from ._maskPlanes import *
 from ._render import *
 from ._repository import *
 from ._scene import *
+from ._simulateTask import *
 from ._simulator import *
 from ._skymap import *
 from ._survey import *

@@ -48,16 +48,32 @@ _CLASS_OF_CODE = {v: k for k, v in ARTIFACT_CODES.items()}
 
 
 class ArtifactMap:
-    """Per-pixel record of which artifact touched a pixel."""
+    """Per-pixel record of which artifact touched a pixel, and of which
+    injected artifact did.
+    """
 
     def __init__(self, shape: tuple[int, int]):
         self.codes = np.zeros(shape, dtype=np.uint8)
+        self.injected_codes = np.zeros(shape, dtype=np.uint8)
 
-    def mark(self, name: str, where: np.ndarray | tuple) -> None:
-        """Mark pixels (boolean array or index tuple) with an artifact class."""
+    def mark(self, name: str, where: np.ndarray | tuple, injected: bool = False) -> None:
+        """Mark pixels (boolean array or index tuple) with an artifact class;
+        ``injected`` records that an injected artifact put it there.
+        """
         code = ARTIFACT_CODES[name]
-        sub = self.codes[where]
-        self.codes[where] = np.maximum(sub, code)
+        for plane in (self.codes, self.injected_codes) if injected else (self.codes,):
+            plane[where] = np.maximum(plane[where], code)
+
+    def injected_near(self, x: np.ndarray, y: np.ndarray, radius: int) -> np.ndarray:
+        """Whether the highest-precedence artifact within ``radius`` pixels
+        of each position was injected.
+        """
+        size = 2 * radius + 1
+        if not len(x):
+            return np.zeros(0, dtype=bool)
+        best = extract_stamps(self.codes, x, y, size, fill=0)[0].reshape(len(x), -1).max(axis=1)
+        injected = extract_stamps(self.injected_codes, x, y, size, fill=0)[0].reshape(len(x), -1).max(axis=1)
+        return (best > 0) & (injected == best)
 
     def class_near(self, x: np.ndarray, y: np.ndarray, radius: int) -> np.ndarray:
         """Highest-precedence artifact class within ``radius`` pixels of each position.
@@ -93,8 +109,10 @@ def add_cosmic_rays(
     *,
     count: int,
     electrons: tuple[float, float],
+    injected: bool = False,
 ) -> int:
-    """Add ``count`` cosmic-ray tracks (sharp, not PSF-convolved).
+    """Add ``count`` cosmic-ray tracks (sharp, not PSF-convolved); recorded
+    as injected if ``injected``.
 
     Track lengths follow the inclined paths of muons through a 100 um
     sensor: mostly 1-10 pixels, a few longer.
@@ -111,7 +129,7 @@ def add_cosmic_rays(
         per_pixel = rng.uniform(*electrons)
         values = np.full(n, per_pixel * max(length, 1.0) / n)
         touched = _splat(image, xs, ys, values)
-        amap.mark("cosmicRay", touched)
+        amap.mark("cosmicRay", touched, injected)
     return count
 
 
@@ -138,8 +156,10 @@ def add_bad_column(
     rng: np.random.Generator,
     *,
     masked: bool,
+    injected: bool = False,
 ) -> None:
-    """Add a partial bad column; if ``masked`` it is in the defect list.
+    """Add a partial bad column; if ``masked`` it is in the defect list; an
+    unmasked one is recorded as injected if ``injected``.
 
     A masked column is marked BAD and interpolated over by the pipeline, so
     it leaves nothing in the difference; an unmasked one leaves its offset.
@@ -154,7 +174,7 @@ def add_bad_column(
         bad_mask[y0:y1, col] = True
         image[y0:y1, col] = 0.5 * (image[y0:y1, col - 1] + image[y0:y1, col + 1])
     else:
-        amap.mark("badColumn", (slice(y0, y1), col))
+        amap.mark("badColumn", (slice(y0, y1), col), injected)
 
 
 def add_satellite_trail(

@@ -33,6 +33,7 @@ from __future__ import annotations
 __all__ = [
     "ArtifactConfig",
     "DetectionConfig",
+    "InjectionConfig",
     "PRESETS",
     "RealSourceConfig",
     "SceneConfig",
@@ -276,6 +277,53 @@ class ArtifactConfig(Config):
     )
 
 
+class InjectionConfig(Config):
+    """Sources injected into the detector-visits of some tracts, the way real
+    training sets are made (source_injection for DMTN-337, GOTO's automated
+    sets): many more reals per detector-visit than the sky holds, over a flux
+    range reaching below the detection threshold, and bright stars and
+    cosmic rays that add bogus detections of the same physics.
+
+    Injection draws from a generator of its own, after everything else, so a
+    detector-visit's natural sky is the same with and without it; every
+    detection an injected source causes is flagged ``injected`` in
+    ``dia_source_truth`` and ``rb_triplets``, so the non-injected rows are an
+    exact natural-mix sample of the same data.  Counts are per megapixel of
+    detector (an LSSTCam CCD has 16.3).
+    """
+
+    tracts = ListField[int](doc="Tracts whose detector-visits receive injected sources ([]: none).",
+                            default=[])
+    hostedPerMegapixel = RangeField[float](
+        doc="Supernovae on host galaxies (hosts brighter than 24.5 mag, one each, at exponential offsets "
+        "of reals.hostOffsetScale half-light radii).", default=220.0, min=0.0)
+    hostlessPerMegapixel = RangeField[float](doc="Hostless transients.", default=150.0, min=0.0)
+    moversPerMegapixel = RangeField[float](
+        doc="Moving objects, trailed at reals.asteroidRate.", default=80.0, min=0.0)
+    variablesPerMegapixel = RangeField[float](
+        doc="Variable stars: stars whose science flux differs from the template's by an injected amount.",
+        default=140.0, min=0.0)
+    magBright = Field[float](doc="Brightest injected change (difference flux), AB mag.", default=19.0)
+    magFaint = Field[float](
+        doc="Faintest injected change, AB mag: below the 5 sigma limit, so some are not detected.",
+        default=25.5)
+    variableStarMags = ListField[float](
+        doc="Range of the template magnitudes of injected variable stars.", default=[17.0, 23.0])
+    starsPerMegapixel = RangeField[float](
+        doc="Bright non-variable stars, some misregistered as natural ones are (artifacts.dipoleFraction): "
+        "PSF-residual, dipole and saturated bogus.", default=60.0, min=0.0)
+    starMags = ListField[float](doc="Range of the injected stars' magnitudes.", default=[14.0, 21.0])
+    cosmicRayFactor = RangeField[float](
+        doc="Cosmic rays injected, as a multiple of the natural rate (artifacts.cosmicRayRate).",
+        default=4.0, min=0.0)
+    badColumnProbability = RangeField[float](
+        doc="Probability that a detector-visit gets an injected, unmasked bad column.", default=0.5,
+        min=0.0, max=1.0)
+    minSeparation = RangeField[float](
+        doc="Smallest distance between injected sources, and from natural transients, in science PSF "
+        "FWHM: injected sources never overlap each other.", default=4.0, min=0.0)
+
+
 class DetectionConfig(Config):
     """Detection and measurement on the difference image."""
 
@@ -306,6 +354,13 @@ class SimulationConfig(Config):
     reals = ConfigField[RealSourceConfig](doc="Real sources.")
     artifacts = ConfigField[ArtifactConfig](doc="Bogus sources.")
     detection = ConfigField[DetectionConfig](doc="Detection and measurement.")
+    injection = ConfigField[InjectionConfig](doc="Injected sources (training worlds).")
+    compressImages = Field[bool](
+        doc="Compress the image and variance planes (lsst.images' lossless GZIP_2, one tile per row). "
+        "False writes them uncompressed (masks stay compressed): 5x faster to write and 6x to read back "
+        "(benchmarks/triplet_throughput.py), 1.6x the disk.",
+        default=False,
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -321,6 +376,16 @@ class SimulationConfig(Config):
             raise ValueError("reals.magBright must be brighter (smaller) than reals.magFaint.")
         if self.detection.stampSize % 2 == 0:
             raise ValueError(f"detection.stampSize must be odd; got {self.detection.stampSize}.")
+        inj = self.injection
+        if inj.magBright > inj.magFaint:
+            raise ValueError("injection.magBright must be brighter (smaller) than injection.magFaint.")
+        for name in ("variableStarMags", "starMags"):
+            values = list(getattr(inj, name))
+            if len(values) != 2 or values[0] > values[1]:
+                raise ValueError(f"injection.{name} must be a range [bright, faint]; got {values}.")
+        unknown = sorted(set(inj.tracts) - set(self.survey.tracts))
+        if unknown:
+            raise ValueError(f"injection.tracts {unknown} are not among survey.tracts {list(self.survey.tracts)}.")
 
 
 def _preset_ci(config: SimulationConfig) -> None:
@@ -359,7 +424,32 @@ def _preset_dl(config: SimulationConfig) -> None:
     config.survey.bands = ["u", "g", "r", "i", "z", "y"]
 
 
-PRESETS = {"ci": _preset_ci, "demo": _preset_demo, "dl": _preset_dl}
+def _preset_train(config: SimulationConfig) -> None:
+    # The training world: tract 3080 with injected sources, demo-sized
+    # detectors; ~115 labelled triplets per detector-visit (70 % real), so
+    # 100 visits make ~65,000 (size it with -c survey.visitsPerTract=N).
+    config.survey.tracts = [3080]
+    config.survey.visitsPerTract = 100
+    config.survey.detectorsPerVisit = 6
+    config.survey.detectorWidth = 512
+    config.survey.detectorHeight = 512
+    config.injection.tracts = [3080]
+
+
+def _preset_test(config: SimulationConfig) -> None:
+    # The fixed test world: tract 4024 at the natural class mix, large enough
+    # to judge OSS-REQ-0353 (>= 400 reals at SNR > 6; the demo's tract 4024
+    # holds 71).
+    config.survey.tracts = [4024]
+    config.survey.visitsPerTract = 150
+    config.survey.detectorsPerVisit = 6
+    config.survey.detectorWidth = 512
+    config.survey.detectorHeight = 512
+    config.seed = 4024
+
+
+PRESETS = {"ci": _preset_ci, "demo": _preset_demo, "dl": _preset_dl, "train": _preset_train,
+           "test": _preset_test}
 
 
 def make_config(preset: str | None = None) -> SimulationConfig:
@@ -368,7 +458,9 @@ def make_config(preset: str | None = None) -> SimulationConfig:
     Parameters
     ----------
     preset : `str`, optional
-        One of ``ci``, ``demo``, ``dl``; `None` gives the bare defaults.
+        One of ``ci``, ``demo``, ``dl`` (natural class mix), ``train``
+        (tract 3080 with injected sources) and ``test`` (tract 4024, natural
+        mix, large); `None` gives the bare defaults.
 
     Raises
     ------

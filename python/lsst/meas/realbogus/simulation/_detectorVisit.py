@@ -52,6 +52,7 @@ from ._exposures import (
     simulate_science,
     simulate_template,
 )
+from ._injection import inject_sources
 from ._render import PsfField, draw_psf_image
 from ._repository import DetectorVisitProduct
 from ._scene import Scene, draw_scene
@@ -77,8 +78,12 @@ def simulate_detector_visit(spec: DetectorVisitSpec, config: SimulationConfig) -
     rng = _seed(config, spec.visit.visit, spec.detector)
     detector_rng = _seed(config, spec.detector, 0xDE7)  # defects persist across visits
     scene = draw_scene(rng, config, band=spec.visit.band, width=spec.width, height=spec.height)
+    injection_rng = _injection_rng(spec, config)
+    if injection_rng is not None:
+        scene = inject_sources(injection_rng, config, scene, band=spec.visit.band, width=spec.width,
+                               height=spec.height, fwhm_px=seeing_pixels(spec, config))
     sky = SkyBackground.of(spec, config)
-    science = simulate_science(rng, detector_rng, spec, config, scene, sky)
+    science = simulate_science(rng, detector_rng, spec, config, scene, sky, injection_rng)
     template = simulate_template(rng, spec, config, scene, sky)
     # The science PSF *model* the kernel is fitted with has a FWHM error.
     model_scale = 1.0 + rng.normal(0.0, config.template.psfModelError)
@@ -122,6 +127,15 @@ def _seed(config: SimulationConfig, *keys: int) -> np.random.Generator:
     results do not depend on how many run in parallel).
     """
     return np.random.default_rng(np.random.SeedSequence([config.seed, *keys]))
+
+
+def _injection_rng(spec: DetectorVisitSpec, config: SimulationConfig) -> np.random.Generator | None:
+    """Return the injection's own generator for a detector-visit of an
+    injected tract, else `None`.
+    """
+    if spec.visit.tract not in config.injection.tracts:
+        return None
+    return _seed(config, spec.visit.visit, spec.detector, 0x1A7EC7)
 
 
 def _subtract_template(

@@ -49,9 +49,10 @@ from ._artifacts import (
     apply_saturation,
 )
 from ._config import SimulationConfig
+from ._injection import add_injected_artifacts
 from ._render import PsfField, render_sources
 from ._scene import Scene, StaticObjects, Transients
-from ._survey import DetectorVisitSpec, template_coverage
+from ._survey import DetectorVisitSpec, detector_coverage
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 """Gaussian sigma per FWHM."""
@@ -148,9 +149,11 @@ def simulate_science(
     config: SimulationConfig,
     scene: Scene,
     sky: SkyBackground,
+    injection_rng: np.random.Generator | None = None,
 ) -> ScienceExposure:
     """Render the scene through the visit's PSF, add a satellite trail,
-    noise and the sensor's artifacts, saturate and subtract the sky.
+    noise and the sensor's artifacts (and the injected ones, if an
+    ``injection_rng`` is given), saturate and subtract the sky.
     """
     survey = config.survey
     psf_field = _science_psf_field(rng, spec, config)
@@ -160,6 +163,8 @@ def simulate_science(
     image = rng.poisson(np.clip(signal + sky.sky, 0, None)).astype(np.float64)
     image += rng.normal(0.0, survey.readNoise, signal.shape)
     bad = _add_sensor_artifacts(rng, detector_rng, image, artifacts, spec, config)
+    if injection_rng is not None:
+        add_injected_artifacts(injection_rng, image, artifacts, config, _expected_cosmic_rays(spec, config))
     saturated = np.zeros(signal.shape, dtype=bool)
     apply_saturation(image, artifacts, saturated, survey.fullWell)
     image -= sky.sky  # background-subtracted, as calibrated visit images are
@@ -218,13 +223,17 @@ def _render_static(
 
 def _render_transients(image: galsim.ImageF, psf_field: PsfField, transients: Transients, scale: float) -> None:
     """Add the transients; a moving object's flux is spread along its
-    trail.
+    trail, a stationary one is drawn once.
     """
     tr = transients
+    still = ~tr.moving
+    render_sources(image, psf_field, tr.x[still], tr.y[still], tr.flux[still], scale=scale, min_flux=0.1)
+    moving = np.flatnonzero(tr.moving)
     for k in range(_TRAIL_STEPS):
-        frac = k / (_TRAIL_STEPS - 1) if _TRAIL_STEPS > 1 else 0.0
-        render_sources(image, psf_field, tr.x + frac * tr.trail_x, tr.y + frac * tr.trail_y,
-                       tr.flux / _TRAIL_STEPS, scale=scale, min_flux=0.1)
+        frac = k / (_TRAIL_STEPS - 1)
+        render_sources(image, psf_field, tr.x[moving] + frac * tr.trail_x[moving],
+                       tr.y[moving] + frac * tr.trail_y[moving], tr.flux[moving] / _TRAIL_STEPS, scale=scale,
+                       min_flux=0.1)
 
 
 def _sample(plane: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -275,10 +284,8 @@ def _add_sensor_artifacts(
     ``detector_rng``, so they persist across visits); return the BAD mask
     plane.
     """
-    survey, acfg = config.survey, config.artifacts
-    area_cm2 = spec.width * spec.height * 1e-6  # 10 um pixels
-    add_cosmic_rays(image, artifacts, rng, count=int(rng.poisson(acfg.cosmicRayRate * area_cm2
-                                                                   * survey.exposureTime)),
+    acfg = config.artifacts
+    add_cosmic_rays(image, artifacts, rng, count=int(rng.poisson(_expected_cosmic_rays(spec, config))),
                     electrons=tuple(acfg.cosmicRayElectrons))
     n_hot = int(detector_rng.poisson(acfg.hotPixelDensity * spec.width * spec.height / 1e6))
     add_hot_pixels(image, artifacts, detector_rng, count=n_hot, electrons=tuple(acfg.hotPixelElectrons))
@@ -287,6 +294,14 @@ def _add_sensor_artifacts(
         add_bad_column(image, artifacts, bad, detector_rng,
                        masked=detector_rng.random() < acfg.badColumnMaskedFraction)
     return bad
+
+
+def _expected_cosmic_rays(spec: DetectorVisitSpec, config: SimulationConfig) -> float:
+    """Return the mean number of cosmic rays on the detector in one
+    exposure.
+    """
+    area_cm2 = spec.width * spec.height * 1e-6  # 10 um pixels
+    return config.artifacts.cosmicRayRate * area_cm2 * config.survey.exposureTime
 
 
 def _saturated_objects(static: StaticObjects, saturated: np.ndarray, spec: DetectorVisitSpec) -> np.ndarray:
@@ -333,7 +348,7 @@ def simulate_template(
     misregistered and warped, ending where the tract ends.
     """
     survey, tcfg = config.survey, config.template
-    covered = _template_covered(spec)
+    covered = detector_coverage(spec)
     edge_band = _coadd_edge_band(covered)
     fwhm = min(tcfg.fwhm, tcfg.maxFwhmRatio * spec.visit.seeing)
     psf_field = PsfField(survey.psfProfile, fwhm, spec.width, spec.height, beta=survey.psfMoffatBeta)
@@ -350,11 +365,6 @@ def simulate_template(
     return TemplateExposure(psf_field, fwhm, image, variance, covered)
 
 
-def _template_covered(spec: DetectorVisitSpec) -> np.ndarray:
-    """Return where the tract's coadd covers the detector."""
-    yy, xx = np.mgrid[0 : spec.height, 0 : spec.width]
-    ra, dec = spec.wcs.pixel_to_sky(xx.ravel(), yy.ravel())
-    return template_coverage(spec.visit.tract, ra, dec).reshape(spec.height, spec.width)
 
 
 def _coadd_edge_band(covered: np.ndarray) -> np.ndarray:

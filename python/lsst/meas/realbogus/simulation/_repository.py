@@ -26,9 +26,11 @@ types, and writing one detector-visit's datasets (all or none).
 from __future__ import annotations
 
 __all__ = (
+    "DATASET_DIMENSIONS",
     "DATASET_TYPES",
     "DetectorVisitProduct",
     "create_repository",
+    "make_datasets",
     "register_dataset_types",
     "write_detector_visit",
 )
@@ -47,6 +49,7 @@ from lsst.images import DifferenceImage, VisitImage
 
 from ..errors import RepositoryExistsError
 from ._imageFactory import ImageFactory
+from ._imageStorage import image_storage_config
 from ._instrument import INSTRUMENT
 from ._tanWcs import TanWcs
 
@@ -64,7 +67,7 @@ DATASET_DIMENSIONS = ("instrument", "visit", "detector")
 """Dimensions of every simulated dataset type."""
 
 
-def create_repository(root: str, *, overwrite: bool = False) -> Butler:
+def create_repository(root: str, *, overwrite: bool = False, compress_images: bool = False) -> Butler:
     """Create a new, empty Butler repository (SQLite registry, file
     datastore).
 
@@ -76,6 +79,10 @@ def create_repository(root: str, *, overwrite: bool = False) -> Butler:
         If `True`, an existing Butler repository at ``root`` is deleted
         first.  A directory that is not a Butler repository (no
         ``butler.yaml``) is never deleted.
+    compress_images : `bool`, optional
+        Compress every plane of the images (lsst.images' default); by
+        default the image and variance planes are stored uncompressed
+        (see `UncompressedImageFormatter`).
 
     Returns
     -------
@@ -108,7 +115,9 @@ def create_repository(root: str, *, overwrite: bool = False) -> Butler:
     # Imported here: the models package imports torch, which workers do not need.
     from ..models import butler_config
 
-    Butler.makeRepo(root, config=Config(butler_config()))
+    config = Config(butler_config())
+    config.update(image_storage_config(compress_images))
+    Butler.makeRepo(root, config=config)
     return Butler.from_config(root, writeable=True)
 
 
@@ -192,7 +201,7 @@ class DetectorVisitProduct:
         )
 
 
-def _make_datasets(product: DetectorVisitProduct) -> dict[str, VisitImage | DifferenceImage | Table]:
+def make_datasets(product: DetectorVisitProduct) -> dict[str, VisitImage | DifferenceImage | Table]:
     """Build the in-memory datasets of a detector-visit, by dataset type."""
     factory = product.image_factory()
     return {
@@ -250,7 +259,7 @@ def write_detector_visit(butler: Butler, run: str, product: DetectorVisitProduct
     entries and files) already written for this detector-visit are removed
     before the exception propagates.
     """
-    datasets = _make_datasets(product)
+    datasets = make_datasets(product)
     butler.collections.register(run)
     refs: dict[str, DatasetRef] = {}
     try:

@@ -36,6 +36,9 @@ __all__ = [
     "Transients",
     "draw_scene",
     "electrons_per_njy",
+    "host_offsets",
+    "misregistration",
+    "trails",
 ]
 
 import dataclasses
@@ -96,6 +99,7 @@ class StaticObjects:
     beta: np.ndarray
     offset_x: np.ndarray
     offset_y: np.ndarray
+    injected: np.ndarray
 
     def __len__(self) -> int:
         return len(self.id)
@@ -103,6 +107,11 @@ class StaticObjects:
     @property
     def is_variable(self) -> np.ndarray:
         return self.science_flux != self.template_flux
+
+    def concatenate(self, other: StaticObjects) -> StaticObjects:
+        """Return these objects followed by ``other``'s."""
+        return StaticObjects(**{f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)])
+                                for f in dataclasses.fields(self)})
 
 
 @dataclasses.dataclass
@@ -120,6 +129,7 @@ class Transients:
     host: np.ndarray
     trail_x: np.ndarray
     trail_y: np.ndarray
+    injected: np.ndarray
 
     def __len__(self) -> int:
         return len(self.id)
@@ -128,10 +138,22 @@ class Transients:
     def truth_class(self) -> np.ndarray:
         return np.array([_TRANSIENT_CLASS[k] for k in self.kind], dtype=object)
 
+    @property
+    def moving(self) -> np.ndarray:
+        """Whether each transient moves during the exposure."""
+        return (self.trail_x != 0) | (self.trail_y != 0)
+
+    def concatenate(self, other: Transients) -> Transients:
+        """Return these transients followed by ``other``'s."""
+        return Transients(**{f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)])
+                             for f in dataclasses.fields(self)})
+
 
 @dataclasses.dataclass
 class Scene:
-    """Everything injected into one detector-visit."""
+    """Everything in the sky of one detector-visit; what was injected is
+    flagged (``injected``) in both parts.
+    """
 
     static: StaticObjects
     transients: Transients
@@ -278,7 +300,7 @@ def _draw_static(
     kind = np.concatenate([np.full(n_star, STAR), np.full(n_gal, GALAXY)])
     flux = field.electrons(np.concatenate([star_mag, galaxies.mag]))
     science_flux = _vary_stars(rng, kind, flux, config.reals)
-    offset_x, offset_y = _misregistration(rng, n_static, config.artifacts)
+    offset_x, offset_y = misregistration(rng, n_static, config.artifacts)
     return StaticObjects(
         id=np.arange(1, n_static + 1, dtype=np.int64),
         kind=kind,
@@ -292,6 +314,7 @@ def _draw_static(
         beta=rng.uniform(0, np.pi, n_static),
         offset_x=offset_x,
         offset_y=offset_y,
+        injected=np.zeros(n_static, dtype=bool),
     )
 
 
@@ -308,7 +331,7 @@ def _vary_stars(
     return science_flux
 
 
-def _misregistration(
+def misregistration(
     rng: np.random.Generator, n: int, artifacts: ArtifactConfig
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return the template-to-science offsets of the static objects, pixels:
@@ -346,12 +369,12 @@ def _draw_transients(
     if len(host_candidates) == 0:
         n_host = 0
     hosts = rng.choice(host_candidates, n_host) if n_host else np.zeros(0, dtype=np.int64)
-    hx, hy = _host_offsets(field, reals, static, hosts)
+    hx, hy = host_offsets(field.rng, reals, static, hosts, field.scale)
     fx, fy = field.positions(n_free, 0)
     ax, ay = field.positions(n_ast, 0)
     n_tr = n_host + n_free + n_ast
     tmag = rng.uniform(reals.magBright, reals.magFaint, n_tr)
-    trail_x, trail_y = _trails(field, reals, n_ast, exposure_time)
+    trail_x, trail_y = trails(field.rng, reals, n_ast, exposure_time, field.scale)
     zeros = np.zeros(n_host + n_free)
     n_static = len(static)
     return Transients(
@@ -364,31 +387,30 @@ def _draw_transients(
         host=np.concatenate([static.id[hosts], np.full(n_free + n_ast, -1)]),
         trail_x=np.concatenate([zeros, trail_x]),
         trail_y=np.concatenate([zeros, trail_y]),
+        injected=np.zeros(n_tr, dtype=bool),
     )
 
 
-def _host_offsets(
-    field: _Field, reals: RealSourceConfig, static: StaticObjects, hosts: np.ndarray
+def host_offsets(
+    rng: np.random.Generator, reals: RealSourceConfig, static: StaticObjects, hosts: np.ndarray, scale: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return supernova positions: exponential offsets from their hosts in
-    units of the host's half-light radius.
+    units of the host's half-light radius (``scale`` arcsec per pixel).
     """
-    rng = field.rng
-    r_off = rng.exponential(reals.hostOffsetScale, len(hosts)) * static.half_light[hosts] / field.scale
+    r_off = rng.exponential(reals.hostOffsetScale, len(hosts)) * static.half_light[hosts] / scale
     a_off = rng.uniform(0, 2 * np.pi, len(hosts))
     return static.x[hosts] + r_off * np.cos(a_off), static.y[hosts] + r_off * np.sin(a_off)
 
 
-def _trails(
-    field: _Field, reals: RealSourceConfig, n: int, exposure_time: float
+def trails(
+    rng: np.random.Generator, reals: RealSourceConfig, n: int, exposure_time: float, scale: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return the displacements of moving objects over the exposure,
-    pixels.
+    pixels (``scale`` arcsec per pixel).
     """
-    rng = field.rng
     rate_lo, rate_hi = reals.asteroidRate
     rate = rng.uniform(rate_lo, rate_hi, n)  # deg/day
-    length = rate * 3600.0 / field.scale * exposure_time / 86400.0
+    length = rate * 3600.0 / scale * exposure_time / 86400.0
     direction = rng.uniform(0, 2 * np.pi, n)
     return length * np.cos(direction), length * np.sin(direction)
 

@@ -43,7 +43,14 @@ from lsst.daf.butler import Butler
 from ._config import SimulationConfig
 from ._detectorVisit import simulate_detector_visit
 from ._dimensionRecords import day_obs_from_time, register_instrument, register_visit
-from ._repository import DetectorVisitProduct, create_repository, register_dataset_types, write_detector_visit
+from ._instrument import INSTRUMENT
+from ._repository import (
+    DATASET_DIMENSIONS,
+    DetectorVisitProduct,
+    create_repository,
+    register_dataset_types,
+    write_detector_visit,
+)
 from ._scene import BOGUS_CLASSES, REAL_CLASSES
 from ._survey import DetectorVisitSpec, plan_survey
 
@@ -228,8 +235,39 @@ class Simulator:
                 detector_regions={s.detector: s.wcs.sky_polygon((s.height, s.width)) for s in specs},
             )
 
-    def run(self, root: str, *, jobs: int = 1, overwrite: bool = False, progress: bool | None = None
-            ) -> SimulationSummary:
+    def store_config(self, butler: Butler, run: str) -> None:
+        """Store the configuration as ``rb_simulation_config`` in RUN
+        ``run``: the input of `SimulateDetectorVisitTask`, and the world's
+        provenance.
+        """
+        from lsst.daf.butler import DatasetType
+
+        from ._simulateTask import SIMULATION_CONFIG_DATASET
+
+        butler.registry.registerDatasetType(
+            DatasetType(SIMULATION_CONFIG_DATASET, (), "Config", universe=butler.dimensions)
+        )
+        butler.collections.register(run)
+        butler.put(self.config, SIMULATION_CONFIG_DATASET, run=run)
+
+    def store_plan(self, butler: Butler, run: str) -> None:
+        """Store one ``rb_simulation_plan`` per planned detector-visit in RUN
+        ``run``: the quanta of `SimulateDetectorVisitTask`.
+        """
+        from lsst.daf.butler import DatasetType
+
+        from ._simulateTask import SIMULATION_PLAN_DATASET, plan_record
+
+        butler.registry.registerDatasetType(DatasetType(SIMULATION_PLAN_DATASET, DATASET_DIMENSIONS,
+                                                        "StructuredDataDict", universe=butler.dimensions))
+        with butler.transaction():
+            for spec in self.specs:
+                butler.put(plan_record(spec), SIMULATION_PLAN_DATASET,
+                           {"instrument": INSTRUMENT, "visit": spec.visit.visit, "detector": spec.detector},
+                           run=run)
+
+    def run(self, root: str, *, jobs: int = 1, overwrite: bool = False, progress: bool | None = None,
+            register_only: bool = False) -> SimulationSummary:
         """Create the repository at ``root`` and fill it.
 
         Parameters
@@ -242,6 +280,11 @@ class Simulator:
             Replace an existing butler repository at ``root``.
         progress : `bool`, optional
             Show a progress bar; default: when stderr is a terminal.
+        register_only : `bool`, optional
+            Only create the repository, register the plan's records and
+            dataset types and store the configuration (in RUN
+            ``<run>/config``): ``pipelines/Simulate.yaml`` then simulates
+            the detector-visits, one quantum each (``bps/simulation.yaml``).
 
         Returns
         -------
@@ -249,10 +292,17 @@ class Simulator:
             What was written, and how long it took.
         """
         start = time.perf_counter()
-        create_repository(root, overwrite=overwrite)
-        butler = Butler.from_config(root, writeable=True, run=self.config.run)
+        create_repository(root, overwrite=overwrite, compress_images=self.config.compressImages)
+        # A registered-only world's RUN is left to pipetask, which makes it
+        # a CHAINED collection.
+        butler = Butler.from_config(root, writeable=True, run=None if register_only else self.config.run)
         self.register(butler)
         summary = SimulationSummary()
+        self.store_config(butler, f"{self.config.run}/config" if register_only else self.config.run)
+        if register_only:
+            self.store_plan(butler, f"{self.config.run}/config")
+            summary.seconds = time.perf_counter() - start
+            return summary
         with _Progress(len(self.specs), sys.stderr.isatty() if progress is None else progress) as report:
             for spec, counts in self._simulate_and_write(butler, root, jobs):
                 summary.add(spec.visit.tract, counts)

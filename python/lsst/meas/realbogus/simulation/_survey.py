@@ -30,6 +30,7 @@ __all__ = [
     "VisitSpec",
     "detector_layout",
     "plan_survey",
+    "detector_coverage",
     "template_coverage",
 ]
 
@@ -69,6 +70,41 @@ def template_coverage(tract: int, ra: np.ndarray, dec: np.ndarray) -> np.ndarray
     tx, ty = tract_wcs(tract).sky_to_pixel(ra, dec)
     lo, hi = -0.5, TRACT_SIZE - 0.5
     return (tx >= lo) & (tx < hi) & (ty >= lo) & (ty < hi)
+
+
+def detector_coverage(spec: DetectorVisitSpec, *, border_only: bool = False) -> np.ndarray | bool:
+    """Return where the tract's template covers a detector-visit's pixels.
+
+    Both WCSs are gnomonic, and the composition of two gnomonic projections
+    maps straight lines to straight lines, so the covered region is convex
+    in detector pixels; a tract is far larger than a detector. So if the
+    detector's border is covered, all of it is, and if none of the border
+    is, none of the detector is: only a detector the tract's edge crosses
+    needs every pixel's sky position.
+
+    Parameters
+    ----------
+    spec : `DetectorVisitSpec`
+        The detector-visit.
+    border_only : `bool`, optional
+        Return only whether any pixel is covered (`bool`), from the border.
+
+    Returns
+    -------
+    covered : `numpy.ndarray` of `bool`, (height, width), or `bool`
+    """
+    h, w = spec.height, spec.width
+    xs, ys = np.arange(w, dtype=float), np.arange(h, dtype=float)
+    bx = np.concatenate([xs, xs, np.zeros(h), np.full(h, w - 1.0)])
+    by = np.concatenate([np.zeros(w), np.full(w, h - 1.0), ys, ys])
+    border = template_coverage(spec.visit.tract, *spec.wcs.pixel_to_sky(bx, by))
+    if border_only:
+        return bool(border.any())
+    if border.all() or not border.any():
+        return np.full((h, w), bool(border.all()))
+    yy, xx = np.mgrid[0:h, 0:w]
+    ra, dec = spec.wcs.pixel_to_sky(xx.ravel(), yy.ravel())
+    return template_coverage(spec.visit.tract, ra, dec).reshape(h, w)
 
 
 # LSSTCam-imSim detector numbers, centre raft R22 (90-98) first.
@@ -166,7 +202,9 @@ def plan_survey(config: SimulationConfig) -> list[DetectorVisitSpec]:
     Returns
     -------
     specs : `list` [`DetectorVisitSpec`]
-        Detector-visits ordered by visit, then detector.
+        Detector-visits ordered by visit, then detector. A detector that
+        no template covers (off the tract, in a visit pointed at its edge)
+        is left out: Alert Production makes nothing of it either.
     """
     survey = config.survey
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0x5EED]))
@@ -182,7 +220,9 @@ def plan_survey(config: SimulationConfig) -> list[DetectorVisitSpec]:
             for det, offset in layout.items():
                 wcs = _detector_wcs(visit, offset, survey.detectorWidth, survey.detectorHeight,
                                     survey.pixelScale)
-                specs.append(DetectorVisitSpec(visit, det, wcs, survey.detectorWidth, survey.detectorHeight))
+                spec = DetectorVisitSpec(visit, det, wcs, survey.detectorWidth, survey.detectorHeight)
+                if detector_coverage(spec, border_only=True):
+                    specs.append(spec)
     return specs
 
 

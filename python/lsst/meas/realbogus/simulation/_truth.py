@@ -102,8 +102,9 @@ def label_detections(
     -------
     truth : `astropy.table.Table`
         ``diaSourceId``, ``is_real``, ``truth_class``, ``truth_id``,
-        ``true_flux`` (nJy, the injected change; NaN for bogus),
-        ``match_distance`` (pixels; NaN if unmatched).
+        ``true_flux`` (nJy, the change; NaN for bogus),
+        ``match_distance`` (pixels; NaN if unmatched) and ``injected``
+        (an injected source caused the detection, or its light reaches it).
     """
     labels = _Labels.unlabelled(sources)
     radius = match_radius * fwhm_px
@@ -111,9 +112,10 @@ def label_detections(
     is_real = labels.truth_class != ""
     _label_pixel_artifacts(labels, amap)
     _label_geometry(labels, edge_mask, gap_band)
-    _label_static_residuals(labels, scene.static, saturated_ids, psf_profile, pixel_noise_e, radius,
-                            pixel_scale)
+    reach = _static_reach(scene.static, psf_profile, pixel_noise_e, radius, pixel_scale)
+    _label_static_residuals(labels, scene.static, saturated_ids, reach)
     labels.truth_class[labels.truth_class == ""] = "noise"
+    _flag_near_injected(labels, scene, reach, radius)
     return labels.table(sources, is_real)
 
 
@@ -130,8 +132,10 @@ class _Labels:
     truth_class : `numpy.ndarray` of `object`
         Label of each detection; ``""`` while unlabelled.
     truth_id, true_flux, distance : `numpy.ndarray`
-        Matched object, its injected change (nJy) and distance (pixels);
-        -1, NaN and NaN while unmatched.
+        Matched object, its change (nJy) and distance (pixels); -1, NaN
+        and NaN while unmatched.
+    injected : `numpy.ndarray` of `bool`
+        Whether an injected source or artifact caused the detection.
     """
 
     x: np.ndarray
@@ -142,6 +146,7 @@ class _Labels:
     truth_id: np.ndarray
     true_flux: np.ndarray
     distance: np.ndarray
+    injected: np.ndarray
 
     @classmethod
     def unlabelled(cls, sources: Table) -> _Labels:
@@ -156,6 +161,7 @@ class _Labels:
             truth_id=np.full(n, -1, dtype=np.int64),
             true_flux=np.full(n, np.nan),
             distance=np.full(n, np.nan),
+            injected=np.zeros(n, dtype=bool),
         )
 
     def todo(self) -> np.ndarray:
@@ -171,6 +177,7 @@ class _Labels:
             "truth_id": self.truth_id,
             "true_flux": self.true_flux,
             "match_distance": self.distance,
+            "injected": self.injected,
         })
 
 
@@ -185,6 +192,7 @@ class _RealChanges:
     flux: np.ndarray
     truth_class: np.ndarray
     id: np.ndarray
+    injected: np.ndarray
 
     @classmethod
     def of(cls, scene: Scene, e_per_njy: float) -> _RealChanges:
@@ -197,6 +205,7 @@ class _RealChanges:
             flux=np.concatenate([tr.flux, (st.science_flux - st.template_flux)[var]]) / e_per_njy,
             truth_class=np.concatenate([tr.truth_class, np.full(var.sum(), "variableStar", dtype=object)]),
             id=np.concatenate([tr.id, st.id[var]]),
+            injected=np.concatenate([tr.injected, st.injected[var]]),
         )
 
 
@@ -220,6 +229,7 @@ def _label_real_changes(labels: _Labels, changes: _RealChanges, radius: float, m
         j = cands[np.argmin(d)]
         labels.truth_class[i] = changes.truth_class[j]
         labels.truth_id[i], labels.true_flux[i], labels.distance[i] = changes.id[j], changes.flux[j], d.min()
+        labels.injected[i] = changes.injected[j]
 
 
 def _label_pixel_artifacts(labels: _Labels, amap: ArtifactMap) -> None:
@@ -228,8 +238,10 @@ def _label_pixel_artifacts(labels: _Labels, amap: ArtifactMap) -> None:
     """
     todo = labels.todo()
     if todo.any():
-        near = amap.class_near(labels.x[todo], labels.y[todo], radius=2)
-        labels.truth_class[np.flatnonzero(todo)] = np.where(near != "", near, "")
+        x, y, idx = labels.x[todo], labels.y[todo], np.flatnonzero(todo)
+        near = amap.class_near(x, y, radius=2)
+        labels.truth_class[idx] = np.where(near != "", near, "")
+        labels.injected[idx] |= (near != "") & amap.injected_near(x, y, radius=2)
 
 
 def _label_geometry(labels: _Labels, edge_mask: np.ndarray, gap_band: np.ndarray) -> None:
@@ -244,44 +256,65 @@ def _label_geometry(labels: _Labels, edge_mask: np.ndarray, gap_band: np.ndarray
             todo = labels.todo()
 
 
+def _static_reach(
+    static: StaticObjects, psf_profile: np.ndarray, pixel_noise_e: float, radius: float, pixel_scale: float
+) -> np.ndarray:
+    """Return how far from each static object (pixels) its light can cause
+    a detection: its residuals' reach plus its half-light radius.
+    """
+    influence = _static_influence(np.maximum(static.template_flux, static.science_flux), psf_profile,
+                                  pixel_noise_e, radius)
+    return influence + static.half_light / pixel_scale
+
+
 def _label_static_residuals(
-    labels: _Labels,
-    static: StaticObjects,
-    saturated_ids: np.ndarray,
-    psf_profile: np.ndarray,
-    pixel_noise_e: float,
-    radius: float,
-    pixel_scale: float,
+    labels: _Labels, static: StaticObjects, saturated_ids: np.ndarray, reach: np.ndarray
 ) -> None:
-    """Rule 4: label a detection within the reach of a static object's light
-    a residual of it: ``saturated`` if it saturated, ``dipole`` if it was
-    misregistered, else ``psfResidual``; the nearest object in units of its
-    reach is the match.
+    """Rule 4: label a detection within the ``reach`` of a static object's
+    light a residual of it: ``saturated`` if it saturated, ``dipole`` if it
+    was misregistered, else ``psfResidual``; the nearest object in units of
+    its reach is the match.
     """
     todo = labels.todo()
     if not todo.any() or not len(static):
         return
-    influence = _static_influence(np.maximum(static.template_flux, static.science_flux), psf_profile,
-                                  pixel_noise_e, radius)
-    influence = influence + static.half_light / pixel_scale
     tree = cKDTree(np.column_stack([static.x, static.y]))
     idx = np.flatnonzero(todo)
     shifted = np.hypot(static.offset_x, static.offset_y) > 0
     saturated = np.isin(static.id, saturated_ids)
     for i, cands in zip(idx, tree.query_ball_point(np.column_stack([labels.x[idx], labels.y[idx]]),
-                                                    influence.max())):
+                                                    reach.max())):
         if not cands:
             continue
         cands = np.asarray(cands)
         d = np.hypot(static.x[cands] - labels.x[i], static.y[cands] - labels.y[i])
-        inside = d <= influence[cands]
+        inside = d <= reach[cands]
         if not inside.any():
             continue
         cands, d = cands[inside], d[inside]
-        j = cands[np.argmin(d / influence[cands])]
+        j = cands[np.argmin(d / reach[cands])]
         labels.truth_id[i] = static.id[j]
         labels.distance[i] = np.hypot(static.x[j] - labels.x[i], static.y[j] - labels.y[i])
         labels.truth_class[i] = "saturated" if saturated[j] else ("dipole" if shifted[j] else "psfResidual")
+        labels.injected[i] = static.injected[j]
+
+
+def _flag_near_injected(labels: _Labels, scene: Scene, reach: np.ndarray, radius: float) -> None:
+    """Flag as injected every detection an injected source's light reaches
+    (within its reach for a static object, within ``radius`` of a
+    transient's trail), whatever its label: the detections left unflagged
+    are those of the natural sky alone.
+    """
+    st, tr = scene.static, scene.transients
+    if not len(labels.x) or not (st.injected.any() or tr.injected.any()):
+        return
+    half_trail = 0.5 * np.hypot(tr.trail_x, tr.trail_y)
+    x = np.concatenate([st.x[st.injected], (tr.x + 0.5 * tr.trail_x)[tr.injected]])
+    y = np.concatenate([st.y[st.injected], (tr.y + 0.5 * tr.trail_y)[tr.injected]])
+    far = np.concatenate([reach[st.injected], (radius + half_trail)[tr.injected]])
+    tree = cKDTree(np.column_stack([labels.x, labels.y]))
+    for k, near in enumerate(tree.query_ball_point(np.column_stack([x, y]), far)):
+        labels.injected[near] = True
 
 
 def _static_influence(flux: np.ndarray, psf_profile: np.ndarray, noise: float, base: float) -> np.ndarray:

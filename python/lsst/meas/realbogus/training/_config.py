@@ -150,12 +150,28 @@ class TrainingConfig(pexConfig.Config):
         allowed={
             "none": "Scores are the network's sigmoid outputs.",
             "temperature": "Fit a temperature T on the validation split (minimum log loss) and store it; "
-            "scores are sigmoid(logit / T), so that reliability reads as a probability.",
+            "scores are sigmoid(logit / T), so that reliability reads as a probability at the training "
+            "set's class mix.",
+            "natural": "Fit sigmoid(logit / T + b) (Platt scaling: a temperature and a prior shift) on the "
+            "natural-mix calibration split, the triplets no injected source caused, held out with "
+            "naturalCalibrationFraction: reliability then reads as a probability at the natural class mix "
+            "even when training on a world made by injection. The threshold is chosen on that split too.",
         },
         doc="Calibration of the scores, fitted after training and stored in the model package.",
     )
+    naturalCalibrationFraction = pexConfig.RangeField(
+        dtype=float,
+        default=0.3,
+        min=0.0,
+        max=0.9,
+        inclusiveMin=False,
+        doc="With calibration='natural': the fraction of the natural-mix triplets (rb_triplets' 'injected' "
+        "False) held out from training to calibrate on and choose the threshold (by id hash).",
+    )
     modelVersion = pexConfig.Field(
-        dtype=str, default="", doc="Version string of the model ('': architecture + weights hash)."
+        dtype=str, default="",
+        doc="Label of the model's version ('': the architecture); the version is '<label>-<first 12 hex "
+        "digits of the weights' SHA-256>', so that it names these weights only.",
     )
     progressBar = pexConfig.Field(
         dtype=bool, default=True, doc="Show progress bars when standard error is a terminal."

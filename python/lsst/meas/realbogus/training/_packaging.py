@@ -57,6 +57,7 @@ class _Validation:
     threshold: float = 0.5
     rule: str = "default 0.5"
     calibration: dict[str, Any] | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def package_model(config: TrainingConfig, data: TripletData, trainer: Trainer, log: logging.Logger,
@@ -94,7 +95,7 @@ def package_model(config: TrainingConfig, data: TripletData, trainer: Trainer, l
         threshold=validation.threshold,
         thresholdRule=validation.rule,
         training=training,
-        metrics={"validation": validation.metrics},
+        metrics={"validation": validation.metrics, **validation.extra},
         calibration=validation.calibration,
         software=_software_versions(),
         created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -106,30 +107,43 @@ def package_model(config: TrainingConfig, data: TripletData, trainer: Trainer, l
 
 
 def _validate(config: TrainingConfig, trainer: Trainer, log: logging.Logger) -> _Validation:
-    """Score the validation split once: calibration, metrics and threshold."""
+    """Score the held-out splits once: calibration, metrics and threshold.
+
+    The calibration and the threshold are fitted on the validation split,
+    or, with ``calibration="natural"``, on the natural-mix calibration split
+    (whose figures are then the package's ``calibration`` metrics).
+    """
     val = trainer.validation
-    n_real = int(val.labels.sum())
-    result = _Validation(metrics={"n": len(val), "n_real": n_real})
-    if not 0 < n_real < len(val):
-        return result  # no triplet, or one class: nothing to fit or choose
-    enough = n_real >= config.minValidationReal
-    logits = trainer.predict(val.cutouts, logits=True)
-    if enough:
-        result.calibration = calibrate(config.calibration, logits, val.labels, log)
-    # One forward pass serves calibration and scores.
-    scores = calibrated_scores(logits, result.calibration)
-    result.metrics.update(metrics.summarize(val.labels, scores))
-    if enough:
-        result.threshold, result.rule = _choose_threshold(config, val.labels, scores)
+    result = _Validation(metrics={"n": len(val), "n_real": int(val.labels.sum())})
+    natural = config.calibration == "natural"
+    fit = trainer.calibration if natural else val
+    val_logits = trainer.predict(val.cutouts, logits=True) if len(val) else None
+    fit_logits = val_logits if not natural else trainer.predict(fit.cutouts, logits=True) if len(fit) else None
+    n_real = int(fit.labels.sum())
+    if not 0 < n_real < len(fit):
+        pass  # no triplet, or one class: nothing to fit or choose
+    elif n_real < config.minValidationReal:
+        result.rule = f"default 0.5: only {n_real} real triplets in the {_split_name(config)}"
     else:
-        result.rule = f"default 0.5: only {n_real} real validation triplets"
+        result.calibration = calibrate(config.calibration, fit_logits, fit.labels, log)
+        scores = calibrated_scores(fit_logits, result.calibration)
+        result.threshold, result.rule = _choose_threshold(config, fit.labels, scores)
+        if natural:
+            result.extra["calibration"] = {"n": len(fit), "n_real": n_real,
+                                           **metrics.summarize(fit.labels, scores)}
+    if val_logits is not None and 0 < val.labels.sum() < len(val):
+        result.metrics.update(metrics.summarize(val.labels, calibrated_scores(val_logits, result.calibration)))
     return result
+
+
+def _split_name(config: TrainingConfig) -> str:
+    return "natural-mix calibration split" if config.calibration == "natural" else "validation split"
 
 
 def _choose_threshold(config: TrainingConfig, labels: np.ndarray, scores: np.ndarray) -> tuple[float, str]:
     """The highest threshold keeping ``thresholdCompleteness``, and its rule."""
     _, threshold = metrics.purity_at_completeness(labels, scores, config.thresholdCompleteness)
-    rule = f"highest threshold with validation completeness >= {config.thresholdCompleteness:.2f}"
+    rule = f"highest threshold with completeness >= {config.thresholdCompleteness:.2f} on the {_split_name(config)}"
     return (float(threshold) if math.isfinite(threshold) else 0.5), rule
 
 

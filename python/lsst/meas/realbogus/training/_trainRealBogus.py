@@ -166,6 +166,7 @@ class TrainRealBogusTask(pipeBase.PipelineTask):
             names,
             validation_fraction=c.validationFraction,
             seed=c.seed,
+            calibration_fraction=c.naturalCalibrationFraction if c.calibration == "natural" else 0.0,
             cache_megabytes=c.cacheMegabytes,
             log=self.log,
             shard=shard,

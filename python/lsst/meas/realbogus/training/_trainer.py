@@ -92,7 +92,7 @@ class Trainer:
         self.scheduler = make_scheduler(config, self.optimizer, self.total_steps, self.steps_per_epoch)
         self.batches = EpochBatches(config, data, self.dist, self.device, self.steps_per_epoch)
         self.loss_fn = make_loss(config, data.counts["train"], self.device)
-        self.validation = self._read_validation()
+        self.validation, self.calibration = self._read_held_out()
         self.checkpoint = Checkpoint(config, self.dist.world_size)
         self.progress = TrainingProgress()
 
@@ -113,12 +113,16 @@ class Trainer:
         )
         return model, net
 
-    def _read_validation(self) -> TripletBatch:
-        """Read the validation split: rank 0 alone validates, so the other
-        ranks get an empty batch and never read it.
+    def _read_held_out(self) -> tuple[TripletBatch, TripletBatch]:
+        """Read the validation and calibration splits: rank 0 alone
+        validates and calibrates, so the other ranks get empty batches and
+        never read them.
         """
-        validation = self.dist.on_main(self.data.validation, share=False)
-        return validation if validation is not None else TripletBatch.concatenate([], self.data.shape)
+        held_out = self.dist.on_main(self.data.held_out, share=False)
+        if held_out is None:
+            empty = TripletBatch.concatenate([], self.data.shape)
+            return empty, empty
+        return held_out
 
     def save_checkpoint(self) -> None:
         """Write the checkpoint, if ``checkpointDir`` is set (rank 0)."""

@@ -42,8 +42,13 @@ from lsst.daf.butler import DeferredDatasetHandle
 from ..errors import InvalidCatalogError, TripletDataError, one_line
 from ..triplets import CutoutConfig, check_source_catalog
 
-_SCAN_COLUMNS = ["diaSourceId", "label", "snr", "truthClass"]
-_LOAD_COLUMNS = ["diaSourceId", "label", "snr", "cutout"]
+_SCAN_COLUMNS = ["diaSourceId", "label", "snr", "truthClass", "injected"]
+_LOAD_COLUMNS = ["diaSourceId", "label", "snr", "injected", "cutout"]
+# rb_triplets cut before injection was recorded have no "injected" column.
+_OPTIONAL_COLUMNS = ("injected",)
+# Salt of the hash that holds out the natural-mix calibration split, so it
+# is independent of the validation split's.
+_CALIBRATION_SALT = 0xCA11B
 
 
 def validation_mask(ids: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -84,6 +89,7 @@ class TripletBatch:
     labels: np.ndarray
     ids: np.ndarray
     snr: np.ndarray
+    injected: np.ndarray
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -97,12 +103,14 @@ class TripletBatch:
                 np.zeros(0, dtype=np.float32),
                 np.zeros(0, dtype=np.int64),
                 np.zeros(0, dtype=np.float32),
+                np.zeros(0, dtype=bool),
             )
         return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(cls)))
 
     def take(self, index: np.ndarray) -> TripletBatch:
         """Select rows."""
-        return TripletBatch(self.cutouts[index], self.labels[index], self.ids[index], self.snr[index])
+        return TripletBatch(self.cutouts[index], self.labels[index], self.ids[index], self.snr[index],
+                            self.injected[index])
 
 
 class TripletData:
@@ -118,6 +126,10 @@ class TripletData:
         A name per handle for messages (e.g. its data ID).
     validation_fraction : `float`
         Fraction of sources held out (by id hash, see `validation_mask`).
+    calibration_fraction : `float`, optional
+        Fraction of the natural-mix sources (``injected`` False) held out
+        from training and validation as the calibration split (by another
+        id hash); 0: none.
     seed : `int`
         Seed of the split and of the shuffles.
     cache_megabytes : `float`
@@ -150,6 +162,7 @@ class TripletData:
         *,
         validation_fraction: float,
         seed: int,
+        calibration_fraction: float = 0.0,
         cache_megabytes: float = 2048.0,
         log: logging.Logger | None = None,
         shard: tuple[int, int] | None = None,
@@ -160,6 +173,7 @@ class TripletData:
         self._handles = list(handles)
         self._names = list(names)
         self._fraction = validation_fraction
+        self._calibration_fraction = calibration_fraction
         self._seed = seed
         self._cache_bytes = cache_megabytes * 1024**2
         self._cache: dict[int, TripletBatch] = {}
@@ -179,12 +193,12 @@ class TripletData:
         """
         self.rows = []
         reference: tuple[str, dict] | None = None
-        counts = {"train": [0, 0], "validation": [0, 0]}
+        counts = {"train": [0, 0], "validation": [0, 0], "calibration": [0, 0]}
         unlabelled = 0
         classes: dict[str, int] = {}
         for index, handle in enumerate(self._handles):
             name = self._names[index]
-            table = self._get(index, handle, {"columns": _SCAN_COLUMNS, "strip_astropy_meta_yaml": False})
+            table = self._read_columns(index, handle, _SCAN_COLUMNS, {"strip_astropy_meta_yaml": False})
             try:
                 check_source_catalog(table, ["diaSourceId", "label", "truthClass"], what=f"rb_triplets {name}")
             except InvalidCatalogError as exc:
@@ -201,10 +215,9 @@ class TripletData:
                 )
             labels = np.asarray(table["label"], dtype=np.int64)
             labelled = labels >= 0
-            val = validation_mask(np.asarray(table["diaSourceId"]), self._fraction, self._seed) & labelled
-            train = labelled & ~val
+            train, val, calibration = self._splits(table)
             self.rows.append(int(train.sum()))
-            for split, mask in (("train", train), ("validation", val)):
+            for split, mask in (("train", train), ("validation", val), ("calibration", calibration)):
                 counts[split][0] += int((labels[mask] == 0).sum())
                 counts[split][1] += int((labels[mask] == 1).sum())
             unlabelled += int((~labelled).sum())
@@ -216,6 +229,7 @@ class TripletData:
         self.classes = dict(sorted(classes.items()))
         self.n_train = counts["train"][0] + counts["train"][1]
         self.n_validation = counts["validation"][0] + counts["validation"][1]
+        self.n_calibration = counts["calibration"][0] + counts["calibration"][1]
         if self.n_train == 0:
             raise TripletDataError(
                 f"none of the {len(self._handles)} rb_triplets datasets has a labelled training triplet "
@@ -258,27 +272,55 @@ class TripletData:
                 f"rb_triplets {self._names[index]} cannot be read for training: {one_line(exc)}"
             ) from None
 
-    def _load(self, index: int, handle: Any = None) -> tuple[TripletBatch, TripletBatch]:
-        """Read one dataset (through ``handle``, default its own), split
-        into (train, validation) labelled rows.
+    def _read_columns(self, index: int, handle: Any, columns: Sequence[str],
+                      parameters: dict[str, Any] | None = None) -> Any:
+        """Read columns of dataset ``index``; an optional column it lacks
+        is read as all False.
         """
-        table = self._get(index, self._handles[index] if handle is None else handle, {"columns": _LOAD_COLUMNS})
-        labels = np.asarray(table["label"], dtype=np.int64)
+        parameters = dict(parameters or {})
+        try:
+            return self._get(index, handle, {**parameters, "columns": list(columns)})
+        except TripletDataError:
+            present = [c for c in columns if c not in _OPTIONAL_COLUMNS]
+            table = self._get(index, handle, {**parameters, "columns": present})
+            for name in _OPTIONAL_COLUMNS:
+                table[name] = np.zeros(len(table), dtype=bool)
+            return table
+
+    def _splits(self, table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the (train, validation, calibration) masks of a dataset's
+        labelled rows: the calibration split takes its fraction of the
+        natural-mix rows first, the validation split its fraction of the
+        rest.
+        """
         ids = np.asarray(table["diaSourceId"], dtype=np.int64)
+        labelled = np.asarray(table["label"], dtype=np.int64) >= 0
+        calibration = np.zeros(len(ids), dtype=bool)
+        if self._calibration_fraction > 0:
+            natural = ~np.asarray(table["injected"], dtype=bool)
+            calibration = labelled & natural & validation_mask(ids, self._calibration_fraction,
+                                                               self._seed ^ _CALIBRATION_SALT)
+        val = labelled & ~calibration & validation_mask(ids, self._fraction, self._seed)
+        return labelled & ~calibration & ~val, val, calibration
+
+    def _load(self, index: int, handle: Any = None) -> tuple[TripletBatch, TripletBatch, TripletBatch]:
+        """Read one dataset (through ``handle``, default its own), split
+        into (train, validation, calibration) labelled rows.
+        """
+        table = self._read_columns(index, self._handles[index] if handle is None else handle, _LOAD_COLUMNS)
         batch = TripletBatch(
             np.asarray(table["cutout"], dtype=np.float32).reshape(len(table), *self.shape),
-            labels.astype(np.float32),
-            ids,
+            np.asarray(table["label"], dtype=np.int64).astype(np.float32),
+            np.asarray(table["diaSourceId"], dtype=np.int64),
             np.asarray(table["snr"], dtype=np.float32),
+            np.asarray(table["injected"], dtype=bool),
         )
-        val = validation_mask(ids, self._fraction, self._seed)
-        labelled = labels >= 0
-        return batch.take(labelled & ~val), batch.take(labelled & val)
+        return tuple(batch.take(mask) for mask in self._splits(table))
 
     def _loaded(
         self, indices: Sequence[int], skip_cached: bool = True
-    ) -> Iterator[tuple[int, tuple[TripletBatch, TripletBatch] | None]]:
-        """Yield ``(index, (train, validation))`` in the given order, read
+    ) -> Iterator[tuple[int, tuple[TripletBatch, TripletBatch, TripletBatch] | None]]:
+        """Yield ``(index, (train, validation, calibration))`` in the given order, read
         ahead by the reader threads; with ``skip_cached``, cached indices
         yield `None` unread.
         """
@@ -293,7 +335,7 @@ class TripletData:
         # thread reads through its own clone of the handle's Butler.
         local = threading.local()
 
-        def load(index: int) -> tuple[TripletBatch, TripletBatch]:
+        def load(index: int) -> tuple[TripletBatch, TripletBatch, TripletBatch]:
             handle = self._handles[index]
             if isinstance(handle, DeferredDatasetHandle) and hasattr(handle.butler, "clone"):
                 clones = local.__dict__.setdefault("clones", {})
@@ -327,7 +369,7 @@ class TripletData:
             # wait for reads nobody will use.
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _train_rows(self, index: int, loaded: tuple[TripletBatch, TripletBatch] | None) -> TripletBatch:
+    def _train_rows(self, index: int, loaded: tuple[TripletBatch, ...] | None) -> TripletBatch:
         if loaded is None:
             return self._cache[index]
         self._remember(index, loaded[0])
@@ -342,17 +384,30 @@ class TripletData:
             self._cached_bytes += train.cutouts.nbytes
 
     def validation(self) -> TripletBatch:
-        """Read the whole validation split (small: a few percent).
+        """Read the whole validation split (small: a few percent); see
+        `held_out`.
+        """
+        return self.held_out()[0]
+
+    def held_out(self) -> tuple[TripletBatch, TripletBatch]:
+        """Read the validation and calibration splits.
 
         This reads every dataset once; their training rows go into the
         cache, so the first epoch does not read them again.
+
+        Returns
+        -------
+        validation, calibration : `TripletBatch`
+            The calibration split is empty without a
+            ``calibration_fraction``.
         """
-        parts = []
-        for index, (train, val) in self._loaded(range(len(self._handles)), skip_cached=False):
+        parts: tuple[list[TripletBatch], list[TripletBatch]] = ([], [])
+        for index, (train, *held) in self._loaded(range(len(self._handles)), skip_cached=False):
             self._remember(index, train)
-            if len(val):
-                parts.append(val)
-        return TripletBatch.concatenate(parts, self.shape)
+            for part, batch in zip(parts, held):
+                if len(batch):
+                    part.append(batch)
+        return tuple(TripletBatch.concatenate(part, self.shape) for part in parts)
 
     def batches(self, batch_size: int, rng: np.random.Generator, buffer_rows: int) -> Iterator[TripletBatch]:
         """Yield shuffled training batches for one epoch.

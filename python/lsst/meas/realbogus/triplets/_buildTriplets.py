@@ -55,6 +55,7 @@ TRIPLET_COLUMNS = (
     "cutout",
     "label",
     "truthClass",
+    "injected",
     "snr",
     "x",
     "y",
@@ -64,7 +65,8 @@ TRIPLET_COLUMNS = (
 )
 """Columns of ``rb_triplets``; ``cutout`` is (N, 3, S, S) float32 in
 `~lsst.meas.realbogus.triplets.CHANNELS` order, ``label`` is 1 for real, 0
-for bogus and -1 where no truth was available.
+for bogus and -1 where no truth was available, ``injected`` True where an
+injected source caused the detection.
 """
 
 UNLABELLED = -1
@@ -110,6 +112,12 @@ class BuildTripletsConfig(
     snrColumn = pexConfig.Field(dtype=str, default="snr", doc="Source signal-to-noise column.")
     labelColumn = pexConfig.Field(dtype=str, default="is_real", doc="Truth column: True for real.")
     truthClassColumn = pexConfig.Field(dtype=str, default="truth_class", doc="Truth column: kind of source.")
+    injectedColumn = pexConfig.Field(
+        dtype=str,
+        default="injected",
+        doc="Truth column: True where an injected source caused the detection (training worlds made by "
+        "injection); a truth catalog without it has none.",
+    )
 
 
 class BuildTripletsTask(pipeBase.PipelineTask):
@@ -168,8 +176,8 @@ class BuildTripletsTask(pipeBase.PipelineTask):
         check_source_catalog(diaSources, [c.idColumn, c.xColumn, c.yColumn, c.snrColumn])
         ids = np.asarray(diaSources[c.idColumn], dtype=np.int64)
         triplets = self.cutTriplets(template, science, difference, diaSources)
-        labels, classes = self.lookUpLabels(ids, truth)
-        table = make_triplet_table(ids, triplets, labels, classes, diaSources, c)
+        labels, classes, injected = self.lookUpLabels(ids, truth)
+        table = make_triplet_table(ids, triplets, labels, classes, injected, diaSources, c)
         self.log.info(
             "Cut %d triplets of %dx%d (%d real, %d bogus, %d unlabelled; %d at an edge, %d with missing "
             "pixels).",
@@ -196,9 +204,9 @@ class BuildTripletsTask(pipeBase.PipelineTask):
         )
 
     @timeMethod
-    def lookUpLabels(self, ids: np.ndarray, truth: Table | None) -> tuple[np.ndarray, np.ndarray]:
-        """Look up each source's label and truth class (-1 and "" when
-        unknown).
+    def lookUpLabels(self, ids: np.ndarray, truth: Table | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Look up each source's label, truth class and whether it was
+        injected (-1, "" and False when unknown).
 
         Raises
         ------
@@ -209,18 +217,21 @@ class BuildTripletsTask(pipeBase.PipelineTask):
         c = self.config
         labels = np.full(len(ids), UNLABELLED, dtype=np.int8)
         classes = np.full(len(ids), "", dtype=object)
+        injected = np.zeros(len(ids), dtype=bool)
         if truth is None or not c.doLabels:
-            return labels, classes
+            return labels, classes, injected
         check_source_catalog(truth, [c.idColumn, c.labelColumn, c.truthClassColumn], what="truth catalog")
         rows = match_ids(truth[c.idColumn], ids)
         found = rows >= 0
         rows = rows[found]
         labels[found] = np.asarray(truth[c.labelColumn])[rows].astype(np.int8)
         classes[found] = np.asarray(truth[c.truthClassColumn]).astype(str)[rows]
+        if c.injectedColumn in truth.colnames:
+            injected[found] = np.asarray(truth[c.injectedColumn], dtype=bool)[rows]
         if not found.all():
             self.log.warning("%d of %d DIA sources have no truth row; they are unlabelled (-1).",
                              int((~found).sum()), len(ids))
-        return labels, classes
+        return labels, classes, injected
 
 
 def make_triplet_table(
@@ -228,6 +239,7 @@ def make_triplet_table(
     triplets: Triplets,
     labels: np.ndarray,
     classes: np.ndarray,
+    injected: np.ndarray,
     diaSources: Table,
     config: BuildTripletsConfig,
 ) -> Table:
@@ -239,6 +251,7 @@ def make_triplet_table(
     table["cutout"] = triplets.cutouts
     table["label"] = labels
     table["truthClass"] = np.asarray(classes, dtype=str) if len(classes) else np.zeros(0, dtype="U1")
+    table["injected"] = np.asarray(injected, dtype=bool)
     table["snr"] = np.asarray(diaSources[config.snrColumn], dtype=np.float32)
     table["x"] = np.asarray(diaSources[config.xColumn], dtype=np.float32)
     table["y"] = np.asarray(diaSources[config.yColumn], dtype=np.float32)
