@@ -441,7 +441,7 @@ def _preset_test(config: SimulationConfig) -> None:
     # to judge OSS-REQ-0353 (>= 400 reals at SNR > 6; the demo's tract 4024
     # holds 71).
     config.survey.tracts = [4024]
-    config.survey.visitsPerTract = 150
+    config.survey.visitsPerTract = 180
     config.survey.detectorsPerVisit = 6
     config.survey.detectorWidth = 512
     config.survey.detectorHeight = 512
