@@ -428,6 +428,47 @@ class BadInputTestCase(lsst.utils.tests.TestCase):
             self.assertEqual(metrics.roc_auc(labels, scores), expected)
 
 
+class BootstrapTestCase(lsst.utils.tests.TestCase):
+    """Bootstrap intervals of the requirement figures."""
+
+    @staticmethod
+    def sample(n, seed=0):
+        rng = np.random.default_rng(seed)
+        labels = rng.random(n) < 0.08
+        scores = np.clip(np.where(labels, rng.normal(0.8, 0.15, n), rng.normal(0.2, 0.15, n)), 0, 1)
+        return labels, scores
+
+    def test_intervals_cover_the_estimate_and_shrink(self):
+        widths = []
+        for n in (1000, 16000):
+            labels, scores = self.sample(n)
+            result = metrics.bootstrap_requirement(labels, scores, resamples=300)
+            summary = metrics.summarize(labels, scores)
+            for key in ("purity_at_completeness_0.90", "completeness_at_purity_0.95"):
+                lo, hi = result[key]
+                self.assertLessEqual(lo, summary[key])
+                self.assertGreaterEqual(hi, summary[key])
+            lo, hi = result["purity_at_completeness_0.90"]
+            widths.append(hi - lo)
+            self.assertEqual(result["resamples"], 300)
+            self.assertTrue(0.0 <= result["fraction_meeting_requirement"] <= 1.0)
+        # 16x the sources: about a quarter of the width.
+        self.assertLess(widths[1], 0.45 * widths[0])
+
+    def test_reproducible_and_seeded(self):
+        labels, scores = self.sample(2000)
+        a = metrics.bootstrap_requirement(labels, scores, resamples=100, seed=3)
+        self.assertEqual(a, metrics.bootstrap_requirement(labels, scores, resamples=100, seed=3))
+        self.assertNotEqual(a, metrics.bootstrap_requirement(labels, scores, resamples=100, seed=4))
+
+    def test_perfect_classifier_meets_in_every_resample(self):
+        labels = np.array([0] * 500 + [1] * 50)
+        scores = labels * 0.9 + 0.05
+        result = metrics.bootstrap_requirement(labels, scores, resamples=200)
+        self.assertEqual(result["fraction_meeting_requirement"], 1.0)
+        self.assertEqual(result["purity_at_completeness_0.90"], [1.0, 1.0])
+
+
 class MemoryTester(lsst.utils.tests.MemoryTestCase):
     pass
 
