@@ -439,10 +439,11 @@ def _preset_train(config: SimulationConfig) -> None:
 def _preset_test(config: SimulationConfig) -> None:
     # The fixed test world: tract 4024 at the natural class mix, large enough
     # to judge OSS-REQ-0353 (>= 400 reals at SNR > 6; the demo's tract 4024
-    # holds 71).
+    # holds 71). A full raft of 9 detectors: the per-detector defects (hot
+    # pixels, bad columns) come from more detectors than six.
     config.survey.tracts = [4024]
-    config.survey.visitsPerTract = 180
-    config.survey.detectorsPerVisit = 6
+    config.survey.visitsPerTract = 115
+    config.survey.detectorsPerVisit = 9
     config.survey.detectorWidth = 512
     config.survey.detectorHeight = 512
     config.seed = 4024
