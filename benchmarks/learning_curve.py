@@ -59,6 +59,7 @@ Run it with the package's environment (hours on two cores for 64k)::
 from __future__ import annotations
 
 import argparse
+import collections
 import logging
 import os
 import sys
@@ -169,7 +170,35 @@ def score_and_evaluate(package: Any, cutouts: np.ndarray, joined: Any, device: s
     joined["reliability"] = score_triplets(package.build_model(torch_device), cutouts, device=torch_device,
                                            temperature=package.temperature, intercept=package.intercept)
     threshold = package.threshold if package.threshold is not None else 0.5
-    return evaluate(joined, threshold=threshold, bootstrap_resamples=resamples)
+    result = evaluate(joined, threshold=threshold, bootstrap_resamples=resamples)
+    result["errorsAtCompleteness090"] = errors_at_completeness(joined)
+    return result
+
+
+def errors_at_completeness(joined: Any, completeness: float = 0.90) -> dict[str, Any]:
+    """Which truth classes hold the false positives and negatives at the
+    threshold of ``completeness`` 0.90, per SNR cut (the diagnosis of a
+    curve that flattens below the requirement).
+    """
+    from lsst.meas.realbogus.evaluation import purity_at_completeness
+
+    labels = np.asarray(joined["label"]) == 1
+    scores = np.asarray(joined["reliability"], dtype=np.float64)
+    snr = np.abs(np.asarray(joined["snr"], dtype=np.float64))
+    classes = np.asarray(joined["truthClass"]).astype(str)
+    out = {}
+    for name, keep in (("all", np.ones(len(labels), bool)), ("snr>5", snr > 5), ("snr>6", snr > 6),
+                       ("5<snr<=6", (snr > 5) & (snr <= 6))):
+        if not 0 < labels[keep].sum() < keep.sum():
+            continue
+        _, threshold = purity_at_completeness(labels[keep], scores[keep], completeness)
+        kept = keep & (scores >= threshold)
+        fp = kept & ~labels
+        fn = keep & labels & ~kept
+        out[name] = {"threshold": float(threshold),
+                     "falsePositives": dict(sorted(collections.Counter(classes[fp]).items())),
+                     "falseNegatives": dict(sorted(collections.Counter(classes[fn]).items()))}
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -240,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 threshold=package.threshold, thresholdRule=package.metadata.thresholdRule,
                 testDatasets=len(test_refs), n=len(joined), nReal=int(np.sum(joined["label"] == 1)), cuts=cuts,
                 perClassKept={k: [v["kept"], v["n"]] for k, v in result["cuts"]["all"]["perClass"].items()},
+                errorsAtCompleteness090=result["errorsAtCompleteness090"],
             )
     return 0
 
