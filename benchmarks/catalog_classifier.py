@@ -36,11 +36,15 @@ What it does
    ``butler.registry.queryDataIds(["visit", "detector"],
    where="skymap='DC2' AND tract=T", instrument="LSSTCam-imSim")``, and
    reads ``dia_source_unstandardized`` and ``dia_source_truth`` of each,
-   joined one-to-one on ``diaSourceId``.
+   joined one-to-one on ``id``.
 3. Trains `sklearn.ensemble.HistGradientBoostingClassifier` on catalog
-   columns only: psfFlux, psfFluxErr, snr, apFlux, apFluxErr,
-   apFlux/psfFlux, ixx, iyy, ixy, footprintArea, peakSignificance,
-   isNegative and every ``pixelFlags_*`` (0/1).
+   columns only (afw names, as a real catalog has them): the PSF flux
+   ``base_PsfFlux_instFlux``, its error ``base_PsfFlux_instFluxErr``, their
+   ratio ``snr`` (computed: a real catalog has no such column), the
+   aperture flux ``slot_ApFlux_instFlux`` and error, the aperture to PSF
+   flux ratio, the moments ``slot_Shape_xx``/``_yy``/``_xy``,
+   ``base_FootprintArea_value``, ``peakSignificance``, ``is_negative`` and
+   every ``base_PixelFlags_flag_*`` (0/1).
 4. Evaluates on tract 4024 at the natural class mix for all sources,
    |snr| > 5 and |snr| > 6: ROC AUC, average precision, purity (precision)
    at completeness (recall) 0.90, completeness at purity 0.95, and whether
@@ -95,17 +99,21 @@ TRUTH_DATASET = "dia_source_truth"
 REQUIREMENT_SNR = 6.0
 """OSS-REQ-0353 is stated for difference sources at SNR 6."""
 
+PSF_FLUX, PSF_FLUX_ERR = "base_PsfFlux_instFlux", "base_PsfFlux_instFluxErr"
+AP_FLUX = "slot_ApFlux_instFlux"
+FLAG_PREFIX = "base_PixelFlags_flag_"
+
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
-    "psfFlux": ("psfFlux", "psfFluxErr", "snr"),
-    "apFlux": ("apFlux", "apFluxErr"),
+    "psfFlux": (PSF_FLUX, PSF_FLUX_ERR, "snr"),
+    "apFlux": (AP_FLUX, "slot_ApFlux_instFluxErr"),
     "apPsfRatio": ("apPsfRatio",),
-    "moments": ("ixx", "iyy", "ixy"),
-    "footprint": ("footprintArea", "peakSignificance"),
-    "sign": ("isNegative",),
-    "flags": (),  # Filled from the catalog: every pixelFlags_* column.
+    "moments": ("slot_Shape_xx", "slot_Shape_yy", "slot_Shape_xy"),
+    "footprint": ("base_FootprintArea_value", "peakSignificance"),
+    "sign": ("is_negative",),
+    "flags": (),  # Filled from the catalog: every base_PixelFlags_flag_* column.
 }
-"""Catalog features by group, for the ablation; ``apPsfRatio`` is
-apFlux / psfFlux."""
+"""Catalog features by group, for the ablation; ``snr`` is the PSF flux
+over its error, ``apPsfRatio`` the aperture flux over the PSF flux."""
 
 
 @dataclasses.dataclass
@@ -123,7 +131,7 @@ class Sample:
     truth_class : `numpy.ndarray` of `str`
         Truth class per source.
     snr : `numpy.ndarray`
-        ``snr`` column (psfFlux / psfFluxErr) per source.
+        PSF flux over its error, per source.
     detector_visits : `int`
         Detector-visits the sources came from.
     """
@@ -266,19 +274,22 @@ def read_detector_visit(butler, data_id) -> Table:
     Raises
     ------
     AssertionError
-        If the catalog and truth do not match one-to-one on ``diaSourceId``.
+        If the catalog and truth do not match one-to-one on ``id``.
     """
+    from lsst.meas.realbogus.triplets import psf_snr
+
     sources = butler.get(SOURCE_DATASET, data_id)
     truth = butler.get(TRUTH_DATASET, data_id)
-    source_ids = np.asarray(sources["diaSourceId"], dtype=np.int64)
-    truth_ids = np.asarray(truth["diaSourceId"], dtype=np.int64)
+    source_ids = np.asarray(sources["id"], dtype=np.int64)
+    truth_ids = np.asarray(truth["id"], dtype=np.int64)
     for name, ids in ((SOURCE_DATASET, source_ids), (TRUTH_DATASET, truth_ids)):
-        assert len(np.unique(ids)) == len(ids), f"{name} {data_id}: duplicate diaSourceId"
+        assert len(np.unique(ids)) == len(ids), f"{name} {data_id}: duplicate id"
     source_order, truth_order = np.argsort(source_ids), np.argsort(truth_ids)
     assert np.array_equal(source_ids[source_order], truth_ids[truth_order]), (
-        f"{data_id}: diaSourceId of {SOURCE_DATASET} ({len(sources)} rows) and {TRUTH_DATASET} "
+        f"{data_id}: id of {SOURCE_DATASET} ({len(sources)} rows) and {TRUTH_DATASET} "
         f"({len(truth)} rows) differ")
     joined = sources[source_order]
+    joined["snr"] = psf_snr(joined[PSF_FLUX], joined[PSF_FLUX_ERR])
     for name in ("is_real", "truth_class"):
         joined[name] = np.asarray(truth[name])[truth_order]
     joined["visit"] = np.full(len(joined), data_id["visit"], dtype=np.int64)
@@ -306,7 +317,7 @@ def read_tract(butler, tract: int) -> tuple[Table, int]:
 
 def feature_names(table: Table) -> list[str]:
     """Catalog feature columns, the flags last in sorted order."""
-    flags = sorted(c for c in table.colnames if c.startswith("pixelFlags_"))
+    flags = sorted(c for c in table.colnames if c.startswith(FLAG_PREFIX))
     plain = [n for group, names in FEATURE_GROUPS.items() if group != "flags" for n in names]
     return plain + flags
 
@@ -318,7 +329,7 @@ def make_sample(table: Table, detector_visits: int) -> Sample:
     for name in names:
         if name == "apPsfRatio":
             with np.errstate(divide="ignore", invalid="ignore"):
-                column = np.asarray(table["apFlux"], float) / np.asarray(table["psfFlux"], float)
+                column = np.asarray(table[AP_FLUX], float) / np.asarray(table[PSF_FLUX], float)
         else:
             column = np.asarray(table[name]).astype(float)  # Booleans become 0/1.
         columns.append(np.where(np.isfinite(column), column, np.nan))
@@ -507,7 +518,7 @@ def report_importances(writer: JsonLineWriter, model, sample: Sample, snr_min: f
 def feature_groups(names: Sequence[str]) -> dict[str, list[str]]:
     """Feature groups of the ablation, flags filled in from ``names``."""
     groups = {g: [n for n in members if n in names] for g, members in FEATURE_GROUPS.items()}
-    groups["flags"] = [n for n in names if n.startswith("pixelFlags_")]
+    groups["flags"] = [n for n in names if n.startswith(FLAG_PREFIX)]
     return {g: members for g, members in groups.items() if members}
 
 

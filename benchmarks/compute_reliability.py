@@ -82,11 +82,11 @@ def put_sources(butler, data_id, n: int, run: str):
     from astropy.table import Table
 
     catalog = butler.get("dia_source_unstandardized", data_id, collections=[DETECTOR_COLLECTION])
-    x, y = source_positions(catalog["x"], catalog["y"], n, DETECTOR_SHAPE, seed=n)
+    x, y = source_positions(catalog["slot_Centroid_x"], catalog["slot_Centroid_y"], n, DETECTOR_SHAPE, seed=n)
     table = Table()
-    table["diaSourceId"] = np.arange(1, n + 1, dtype=np.int64) + int(catalog["diaSourceId"].max())
-    table["x"] = x
-    table["y"] = y
+    table["id"] = np.arange(1, n + 1, dtype=np.int64) + int(catalog["id"].max())
+    table["slot_Centroid_x"] = x
+    table["slot_Centroid_y"] = y
     butler.collections.register(run)
     butler.put(table, "dia_source_unstandardized", data_id, run=run)
 
@@ -237,7 +237,8 @@ def measure(args, root, butler, data_id, stamp, model_run, version, writer, over
         if n <= args.bbox_reads_up_to:
             reader = Butler.from_config(root, collections=[DETECTOR_COLLECTION])
             catalog = reader.get("dia_source_unstandardized", data_id, collections=[sources_run])
-            reads = time_reads(reader, data_id, catalog["x"], catalog["y"], CutoutConfig().size)
+            reads = time_reads(reader, data_id, catalog["slot_Centroid_x"], catalog["slot_Centroid_y"],
+                               CutoutConfig().size)
             for strategy, seconds in reads.items():
                 writer.emit("read_strategy_seconds", seconds, "s (three images)", strategy=strategy, sources=n)
 

@@ -180,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config.size = args.size
     writer = JsonLineWriter("cutouts", package_versions(["torch"]))
     for n in args.sources:
-        x, y = source_positions(catalog["x"], catalog["y"], n, DETECTOR_SHAPE)
+        x, y = source_positions(catalog["slot_Centroid_x"], catalog["slot_Centroid_y"], n, DETECTOR_SHAPE)
         common = {"sources": n, "cutout_size": config.size, "normalization": config.normalization,
                   "detector_shape": list(DETECTOR_SHAPE), "load_before": load_average()}
         baselines = {}

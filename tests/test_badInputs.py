@@ -137,7 +137,7 @@ class _CiInputs(lsst.utils.tests.TestCase):
 
 class ComputeReliabilityBadInputsTestCase(_CiInputs):
     def test_missing_columns(self):
-        for column in ("diaSourceId", "x", "y"):
+        for column in ("id", "slot_Centroid_x", "slot_Centroid_y"):
             with self.subTest(column=column):
                 inputs = self.inputs()
                 inputs["diaSources"] = Table(inputs["diaSources"])
@@ -147,18 +147,18 @@ class ComputeReliabilityBadInputsTestCase(_CiInputs):
 
     def test_duplicate_ids(self):
         inputs = self.inputs()
-        inputs["diaSources"]["diaSourceId"][1] = inputs["diaSources"]["diaSourceId"][0]
-        with self.assertRaisesRegex(InvalidCatalogError, "1 duplicated diaSourceId value"):
+        inputs["diaSources"]["id"][1] = inputs["diaSources"]["id"][0]
+        with self.assertRaisesRegex(InvalidCatalogError, "1 duplicated id value"):
             self.run_score(inputs)
 
     def test_sources_off_image_and_on_edge(self):
         inputs = self.inputs()
         cat = inputs["diaSources"][:6]
-        cat["x"] = np.array([-1000.0, 0.0, 319.4, np.nan, np.inf, 1e30])
-        cat["y"] = np.array([-1000.0, 0.0, 160.0, 10.0, 10.0, -1e30])
+        cat["slot_Centroid_x"] = np.array([-1000.0, 0.0, 319.4, np.nan, np.inf, 1e30])
+        cat["slot_Centroid_y"] = np.array([-1000.0, 0.0, 160.0, 10.0, 10.0, -1e30])
         inputs["diaSources"] = cat
         table = self.run_score(inputs)
-        self.assertContract(table, cat["diaSourceId"])
+        self.assertContract(table, cat["id"])
         np.testing.assert_array_equal(table["cutoutFlags_edge"], True)
         # Stamps entirely off the image are all fill; those on the edge partly.
         np.testing.assert_array_equal(np.asarray(table["cutoutNoDataFraction"])[[0, 3, 4, 5]], 1.0)
@@ -169,16 +169,17 @@ class ComputeReliabilityBadInputsTestCase(_CiInputs):
         inputs = self.inputs()
         clean = self.run_score(inputs)
         cat = inputs["diaSources"]
-        x, y = int(round(cat["x"][0])), int(round(cat["y"][0]))
+        x, y = int(round(cat["slot_Centroid_x"][0])), int(round(cat["slot_Centroid_y"][0]))
         inputs["science"].image.array[y, x] = np.nan
         inputs["difference"].image.array[y, x + 1] = np.inf
         inputs["template"].variance.array[y - 1, x] = -np.inf
         table = self.run_score(inputs)
-        self.assertContract(table, cat["diaSourceId"])
+        self.assertContract(table, cat["id"])
         self.assertTrue(table["cutoutFlags_noData"][0])
         self.assertGreater(table["cutoutNoDataFraction"][0], 0)
         # Sources whose cutouts do not reach the bad pixels are untouched.
-        far = (np.abs(np.asarray(cat["x"]) - x) > 30) | (np.abs(np.asarray(cat["y"]) - y) > 30)
+        far = ((np.abs(np.asarray(cat["slot_Centroid_x"]) - x) > 30)
+               | (np.abs(np.asarray(cat["slot_Centroid_y"]) - y) > 30))
         self.assertTrue(far.any())
         np.testing.assert_array_equal(table["reliability"][far], clean["reliability"][far])
 
@@ -186,19 +187,19 @@ class ComputeReliabilityBadInputsTestCase(_CiInputs):
         inputs = self.inputs()
         inputs["template"].mask.set("NO_DATA")
         table = self.run_score(inputs)
-        self.assertContract(table, inputs["diaSources"]["diaSourceId"])
+        self.assertContract(table, inputs["diaSources"]["id"])
         np.testing.assert_array_equal(table["cutoutFlags_noData"], True)
         self.assertTrue(np.all(np.asarray(table["cutoutNoDataFraction"]) >= 1 / 3 - 1e-6))
 
     def test_no_data_template_region(self):
         inputs = self.inputs()
         cat = inputs["diaSources"]
-        x, y = int(round(cat["x"][0])), int(round(cat["y"][0]))
+        x, y = int(round(cat["slot_Centroid_x"][0])), int(round(cat["slot_Centroid_y"][0]))
         region = np.zeros(inputs["template"].image.array.shape, dtype=bool)
         region[max(y - 3, 0):y + 4, max(x - 3, 0):x + 4] = True
         inputs["template"].mask.set("NO_DATA", region)
         table = self.run_score(inputs)
-        self.assertContract(table, cat["diaSourceId"])
+        self.assertContract(table, cat["id"])
         self.assertTrue(table["cutoutFlags_noData"][0])
 
     def test_images_of_different_shapes(self):
@@ -219,7 +220,7 @@ class ComputeReliabilityBadInputsTestCase(_CiInputs):
         self.assertEqual(cm.exception.metadata["maxWcsOffset"], 0.1)
         # Within maxWcsOffset it scores.
         inputs["difference"] = shifted_wcs(self.inputs()["difference"], 0.01)
-        self.assertContract(self.run_score(inputs), inputs["diaSources"]["diaSourceId"])
+        self.assertContract(self.run_score(inputs), inputs["diaSources"]["id"])
 
     def test_cutout_size_or_normalization_differ_from_config(self):
         cases = ({"expectedCutoutSize": 63}, {"expectedNormalization": "l2"})
@@ -228,7 +229,7 @@ class ComputeReliabilityBadInputsTestCase(_CiInputs):
                 with self.assertRaisesRegex(ModelPackageError, "trained on cutouts with .* this config expects"):
                     self.run_score(self.inputs(), **values)
         matching = {"expectedCutoutSize": 51, "expectedNormalization": "snrAsinh"}
-        self.assertContract(self.run_score(self.inputs(), **matching), self.inputs()["diaSources"]["diaSourceId"])
+        self.assertContract(self.run_score(self.inputs(), **matching), self.inputs()["diaSources"]["id"])
 
     def test_channel_order_differs(self):
         """A package with another channel order never loads (see also
@@ -251,7 +252,7 @@ class ComputeReliabilityBadInputsTestCase(_CiInputs):
                 with self.assertLogs("lsst.computeReliability", level="WARNING") as cm:
                     table = self.run_score(inputs, model=other)
                 self.assertIn(message, "\n".join(cm.output))
-                self.assertContract(table, inputs["diaSources"]["diaSourceId"])
+                self.assertContract(table, inputs["diaSources"]["id"])
                 with self.assertRaisesRegex(ModelPackageError, message + r" \(strictModelMatch=True\)"):
                     self.run_score(inputs, model=other, strictModelMatch=True)
 
@@ -274,7 +275,7 @@ class ComputeReliabilityBadInputsTestCase(_CiInputs):
         with self.assertLogs("lsst.computeReliability", level="WARNING") as cm:
             table = self.run_score(self.inputs(), model=bare, strictModelMatch=True)
         self.assertIn("the model package records no bands", "\n".join(cm.output))
-        self.assertContract(table, self.inputs()["diaSources"]["diaSourceId"])
+        self.assertContract(table, self.inputs()["diaSources"]["id"])
 
     def test_strict_refusal_writes_nothing(self):
         """A pipeline refused for a foreign model leaves no output behind and
@@ -298,8 +299,8 @@ class ComputeReliabilityBadInputsTestCase(_CiInputs):
 class BuildTripletsBadInputsTestCase(_CiInputs):
     def test_duplicate_truth_ids(self):
         inputs = self.inputs(truth=True)
-        inputs["truth"]["diaSourceId"][1] = inputs["truth"]["diaSourceId"][0]
-        with self.assertRaisesRegex(InvalidCatalogError, "truth catalog has 1 duplicated diaSourceId") as cm:
+        inputs["truth"]["id"][1] = inputs["truth"]["id"][0]
+        with self.assertRaisesRegex(InvalidCatalogError, "truth catalog has 1 duplicated id") as cm:
             BuildTripletsTask().run(**inputs)
         self.assertEqual(cm.exception.metadata["catalog"], "truth catalog")
         self.assertEqual(cm.exception.metadata["duplicatedIds"], 1)
@@ -326,7 +327,7 @@ class BuildTripletsBadInputsTestCase(_CiInputs):
         other quanta of the same run to success.
         """
         bad = Table(self.inputs()["diaSources"])
-        del bad["snr"]
+        del bad["base_PsfFlux_instFlux"]
         writer = Butler.from_config(self.root, writeable=True)
         writer.collections.register("bad/catalog")
         writer.put(bad, "dia_source_unstandardized", self.ref.dataId, run="bad/catalog")
@@ -347,7 +348,7 @@ class BuildTripletsBadInputsTestCase(_CiInputs):
         failed = statuses.pop(bad_key)
         self.assertEqual(failed["status"], "failure")
         self.assertEqual(failed["exceptionInfo"]["className"], "lsst.meas.realbogus.errors.InvalidCatalogError")
-        self.assertIn("lacks required column(s) snr", failed["exceptionInfo"]["message"])
+        self.assertIn("lacks required column(s) base_PsfFlux_instFlux", failed["exceptionInfo"]["message"])
         self.assertEqual({q["status"] for q in statuses.values()}, {"success"})
         butler = Butler.from_config(self.root, collections="bad/triplets")
         written = {(r.dataId["visit"], r.dataId["detector"]) for r in butler.query_datasets("rb_triplets")}
@@ -356,7 +357,7 @@ class BuildTripletsBadInputsTestCase(_CiInputs):
     def test_bad_pixels_and_positions_flagged(self):
         inputs = self.inputs(truth=True)
         cat = inputs["diaSources"]
-        cat["x"][0], cat["y"][0] = np.nan, np.nan
+        cat["slot_Centroid_x"][0], cat["slot_Centroid_y"][0] = np.nan, np.nan
         inputs["template"].mask.set("NO_DATA")
         table = BuildTripletsTask().run(**inputs).triplets
         self.assertEqual(len(table), len(cat))
@@ -378,11 +379,11 @@ class FilterReliabilityBadInputsTestCase(_CiInputs):
 
     def test_duplicate_ids(self):
         cat, scores = self.inputs()["diaSources"], self.scores()
-        for which in ("diaSources", "classifications"):
+        for which, column in (("diaSources", "id"), ("classifications", "diaSourceId")):
             with self.subTest(which=which):
                 args = {"diaSources": Table(cat, copy=True), "classifications": Table(scores, copy=True)}
-                args[which]["diaSourceId"][1] = args[which]["diaSourceId"][0]
-                with self.assertRaisesRegex(InvalidCatalogError, "duplicated diaSourceId"):
+                args[which][column][1] = args[which][column][0]
+                with self.assertRaisesRegex(InvalidCatalogError, f"duplicated {column} "):
                     FilterReliabilityTask().run(**args)
 
     def test_missing_columns(self):
@@ -412,15 +413,16 @@ class EvaluateBadInputsTestCase(_CiInputs):
             self.evaluate(handles)
 
     def test_duplicate_ids(self):
-        for name in ("classifications", "truth", "diaSources"):
+        for name, column in (("classifications", "diaSourceId"), ("truth", "id"), ("diaSources", "id")):
             with self.subTest(name=name):
                 key, handles = self.handles()
-                handles[name][key].table["diaSourceId"][1] = handles[name][key].table["diaSourceId"][0]
+                handles[name][key].table[column][1] = handles[name][key].table[column][0]
                 with self.assertRaisesRegex(InvalidCatalogError, r"of visit=\d+ detector=\d+ has 1 duplicated"):
                     self.evaluate(handles)
 
     def test_missing_columns(self):
-        for name, column in (("classifications", "reliability"), ("truth", "is_real"), ("diaSources", "snr")):
+        for name, column in (("classifications", "reliability"), ("truth", "is_real"),
+                             ("diaSources", "base_PsfFlux_instFluxErr")):
             with self.subTest(name=name):
                 key, handles = self.handles()
                 del handles[name][key].table[column]

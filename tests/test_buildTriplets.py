@@ -59,19 +59,22 @@ class BuildTripletsTestCase(lsst.utils.tests.TestCase):
             table = self.butler.get(ref, parameters={"strip_astropy_meta_yaml": False})
             cat = self.butler.get("dia_source_unstandardized", ref.dataId)
             truth = self.butler.get("dia_source_truth", ref.dataId)
-            np.testing.assert_array_equal(table["diaSourceId"], cat["diaSourceId"])
+            np.testing.assert_array_equal(table["diaSourceId"], cat["id"])
             size = table.meta["cutout"]["size"]
             self.assertEqual(table.meta["channels"], list(CHANNELS))
             self.assertEqual(table["cutout"].shape, (len(cat), 3, size, size))
             self.assertEqual(table["cutout"].dtype, np.float32)
             self.assertTrue(np.isfinite(table["cutout"]).all())
             by_id = {int(i): (bool(r), str(c)) for i, r, c in
-                     zip(truth["diaSourceId"], truth["is_real"], truth["truth_class"])}
+                     zip(truth["id"], truth["is_real"], truth["truth_class"])}
             for row in table:
                 real, kind = by_id[int(row["diaSourceId"])]
                 self.assertEqual(int(row["label"]), int(real))
                 self.assertEqual(str(row["truthClass"]), kind)
-            np.testing.assert_allclose(table["snr"], cat["snr"], rtol=1e-6)
+            # The SNR is the PSF flux over its error (a real catalog has no snr column).
+            snr = np.asarray(cat["base_PsfFlux_instFlux"]) / np.asarray(cat["base_PsfFlux_instFluxErr"])
+            np.testing.assert_allclose(table["snr"], snr, rtol=1e-6)
+            np.testing.assert_array_equal(table["x"], np.asarray(cat["slot_Centroid_x"], dtype=np.float32))
             total += len(table)
         self.assertGreater(total, 20)
 
@@ -98,7 +101,8 @@ class BuildTripletsTestCase(lsst.utils.tests.TestCase):
                   ("template_detector", "preliminary_visit_image", "difference_image")]
         # x, y are stored as float32; cut from the catalog's float64 for the exact pixels.
         cat = self.butler.get("dia_source_unstandardized", ref.dataId)
-        direct = extract_triplets_from_images(*images, np.asarray(cat["x"]), np.asarray(cat["y"]), CutoutConfig())
+        direct = extract_triplets_from_images(*images, np.asarray(cat["slot_Centroid_x"]),
+                                              np.asarray(cat["slot_Centroid_y"]), CutoutConfig())
         np.testing.assert_array_equal(np.asarray(table["cutout"]), direct.cutouts)
 
     def _inputs(self):
@@ -136,17 +140,18 @@ class BuildTripletsTestCase(lsst.utils.tests.TestCase):
     def test_bad_catalogs_refused(self):
         inputs = self._inputs()
         inputs["diaSources"] = Table(inputs["diaSources"])
-        del inputs["diaSources"]["snr"]
-        with self.assertRaisesRegex(InvalidCatalogError, "lacks required column.*snr") as cm:
+        del inputs["diaSources"]["base_PsfFlux_instFluxErr"]
+        with self.assertRaisesRegex(InvalidCatalogError, "lacks required column.*PsfFlux_instFluxErr") as cm:
             BuildTripletsTask().run(**inputs)
-        self.assertEqual(cm.exception.metadata, {"catalog": "DIA source catalog", "missingColumns": "snr"})
+        self.assertEqual(cm.exception.metadata, {"catalog": "DIA source catalog",
+                                                 "missingColumns": "base_PsfFlux_instFluxErr"})
         inputs = self._inputs()
         self.assertGreater(len(inputs["diaSources"]), 1)
-        first = int(inputs["diaSources"]["diaSourceId"][0])
-        inputs["diaSources"]["diaSourceId"][1] = first
-        with self.assertRaisesRegex(InvalidCatalogError, "duplicated diaSourceId") as cm:
+        first = int(inputs["diaSources"]["id"][0])
+        inputs["diaSources"]["id"][1] = first
+        with self.assertRaisesRegex(InvalidCatalogError, "duplicated id") as cm:
             BuildTripletsTask().run(**inputs)
-        self.assertEqual(cm.exception.metadata, {"catalog": "DIA source catalog", "column": "diaSourceId",
+        self.assertEqual(cm.exception.metadata, {"catalog": "DIA source catalog", "column": "id",
                                                  "duplicatedIds": 1, "exampleId": first})
 
     def test_metadata_times_each_step(self):

@@ -23,10 +23,8 @@
 
 import datetime
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import unittest
 from unittest import mock
 
@@ -54,7 +52,6 @@ from lsst.meas.realbogus.tests import (
     pipeline_path,
     run_pipeline,
 )
-from lsst.pipe.base import Pipeline
 
 BIN = os.path.dirname(sys.executable)
 SCORE_WHERE = "instrument='LSSTCam-imSim' AND " + TEST_WHERE
@@ -77,7 +74,7 @@ class ComputeReliabilityTestCase(lsst.utils.tests.TestCase):
             table = self.butler.get(ref)
             cat = self.butler.get("dia_source_unstandardized", ref.dataId)
             self.assertEqual(table.colnames, list(RELIABILITY_COLUMNS))
-            np.testing.assert_array_equal(table["diaSourceId"], cat["diaSourceId"])
+            np.testing.assert_array_equal(table["diaSourceId"], cat["id"])
             self.assertEqual(table["reliability"].dtype, np.float32)
             r = np.asarray(table["reliability"])
             self.assertTrue(np.all(np.isfinite(r) & (r >= 0) & (r <= 1)))
@@ -132,9 +129,9 @@ class ComputeReliabilityTestCase(lsst.utils.tests.TestCase):
             self.assertEqual(len(high) + len(low), len(scores))
             self.assertTrue(np.all(np.asarray(high["reliability"]) >= 0.5))
             self.assertTrue(np.all(np.asarray(low["reliability"]) < 0.5))
-            self.assertEqual(sorted(list(high["diaSourceId"]) + list(low["diaSourceId"])),
+            self.assertEqual(sorted(list(high["id"]) + list(low["id"])),
                              sorted(scores["diaSourceId"]))
-            self.assertIn("psfFlux", high.colnames)
+            self.assertIn("base_PsfFlux_instFlux", high.colnames)
 
     def test_filter_refuses_unscored_sources(self):
         ref = max(self.butler.query_datasets("dia_source_reliability"),
@@ -270,38 +267,6 @@ class ComputeReliabilityTestCase(lsst.utils.tests.TestCase):
         for ref in final:
             np.testing.assert_array_equal(butler.get(ref)["reliability"],
                                           clean.get("dia_source_reliability", ref.dataId)["reliability"])
-
-
-class ApIngredientTestCase(lsst.utils.tests.TestCase):
-    def test_ingredient_replaces_ap_steps(self):
-        """Importing the fragment after an AP fragment with its own steps
-        of those labels (excluded) gives this package's tasks.
-        """
-        tmp = tempfile.mkdtemp(prefix="rb_ap_")
-        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
-        fake_ap = os.path.join(tmp, "ApPipe.yaml")
-        with open(fake_ap, "w") as f:
-            f.write("description: stand-in for ap_pipe\n"
-                    "tasks:\n"
-                    "  computeReliability:\n"
-                    "    class: lsst.pipe.base.tests.no_dimensions.NoDimensionsTestTask\n"
-                    "  filterDiaSourcePostReliability:\n"
-                    "    class: lsst.pipe.base.tests.no_dimensions.NoDimensionsTestTask\n"
-                    "  buildTriplets:\n"
-                    "    class: lsst.meas.realbogus.BuildTripletsTask\n")
-        mine = os.path.join(tmp, "MyApPipe.yaml")
-        with open(mine, "w") as f:
-            f.write("description: AP with meas_realbogus\n"
-                    "imports:\n"
-                    f"  - location: {fake_ap}\n"
-                    "    exclude: [computeReliability, filterDiaSourcePostReliability]\n"
-                    f"  - location: {pipeline_path('_ingredients/RealBogus.yaml')}\n")
-        graph = Pipeline.from_uri(mine).to_graph()
-        self.assertEqual(graph.tasks["computeReliability"].task_class, ComputeReliabilityTask)
-        self.assertEqual(graph.tasks["filterDiaSourcePostReliability"].task_class, FilterReliabilityTask)
-        self.assertEqual(set(graph.tasks.keys()), {"computeReliability", "filterDiaSourcePostReliability",
-                                                   "buildTriplets"})
-        self.assertIn("dia_source_reliability", graph.dataset_types)
 
 
 def setup_module(module):

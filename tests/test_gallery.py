@@ -87,7 +87,7 @@ class GalleryTestCase(unittest.TestCase):
         for ref in butler.query_datasets("dia_source_truth"):
             truth = butler.get(ref)
             sources = butler.get("dia_source_unstandardized", ref.dataId)
-            keep = np.isin(np.asarray(truth["diaSourceId"]), np.asarray(sources["diaSourceId"]))
+            keep = np.isin(np.asarray(truth["id"]), np.asarray(sources["id"]))
             cls.present.update(str(c) for c in np.asarray(truth["truth_class"])[keep])
         cls.png = os.path.join(cls.tmp, "gallery.png")
         cls.counts = write_gallery(cls.root, cls.png, collections=cls.collection, per_class=PER_CLASS,

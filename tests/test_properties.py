@@ -149,8 +149,8 @@ class ComputeReliabilityContractTestCase(lsst.utils.tests.TestCase):
                 array = getattr(self.images[name], plane).array
                 saved.append((array, row, col, array[row, col]))
                 array[row, col] = value
-            sources = Table({"diaSourceId": np.array(ids, dtype=np.int64), "x": np.array(x, dtype=float),
-                             "y": np.array(y, dtype=float)})
+            sources = Table({"id": np.array(ids, dtype=np.int64), "slot_Centroid_x": np.array(x, dtype=float),
+                             "slot_Centroid_y": np.array(y, dtype=float)})
             table = self.task.run(**self.images, diaSources=sources, model=self.package).classifications
         finally:
             for array, row, col, value in reversed(saved):

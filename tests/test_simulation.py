@@ -122,17 +122,17 @@ class DetectionTestCase(lsst.utils.tests.TestCase):
         psf_image = draw_psf_image(psf, 15, scale)
         table = detect_and_measure(data, var, masks, psf_image, sigma_px, DetectionConfig(), id_base=100)
         self.assertEqual(len(table), 2)
-        self.assertEqual(list(table["diaSourceId"]), [100, 101])
+        self.assertEqual(list(table["id"]), [100, 101])
         neg, pos = table[0], table[1]  # sorted by y
-        self.assertTrue(neg["isNegative"])
-        self.assertFalse(pos["isNegative"])
-        self.assertAlmostEqual(pos["x"], 40.3, delta=0.3)
-        self.assertAlmostEqual(pos["y"], 60.7, delta=0.3)
-        self.assertAlmostEqual(pos["psfFlux"] / flux, 1.0, delta=0.05)
-        self.assertAlmostEqual(neg["psfFlux"] / -1500.0, 1.0, delta=0.05)
+        self.assertTrue(neg["is_negative"])
+        self.assertFalse(pos["is_negative"])
+        self.assertAlmostEqual(pos["slot_Centroid_x"], 40.3, delta=0.3)
+        self.assertAlmostEqual(pos["slot_Centroid_y"], 60.7, delta=0.3)
+        self.assertAlmostEqual(pos["base_PsfFlux_instFlux"] / flux, 1.0, delta=0.05)
+        self.assertAlmostEqual(neg["base_PsfFlux_instFlux"] / -1500.0, 1.0, delta=0.05)
         expected_err = noise * math.sqrt(4 * math.pi * sigma_px**2)
-        self.assertAlmostEqual(pos["psfFluxErr"] / expected_err, 1.0, delta=0.05)
-        self.assertAlmostEqual(pos["ixx"], sigma_px**2 / 2, delta=0.5)
+        self.assertAlmostEqual(pos["base_PsfFlux_instFluxErr"] / expected_err, 1.0, delta=0.05)
+        self.assertAlmostEqual(pos["slot_Shape_xx"], sigma_px**2 / 2, delta=0.5)
 
     def test_max_sources_keeps_most_significant(self):
         scale, fwhm = 0.2, 0.8
@@ -148,19 +148,19 @@ class DetectionTestCase(lsst.utils.tests.TestCase):
                                    fwhm / scale / 2.3548, config, id_base=0)
         # The two most significant of three, still in row order.
         self.assertEqual(len(table), 2)
-        self.assertEqual(list(table["isNegative"]), [True, False])
-        np.testing.assert_allclose(table["x"], [70.0, 20.0], atol=0.3)
-        np.testing.assert_allclose(table["y"], [60.0, 80.0], atol=0.3)
+        self.assertEqual(list(table["is_negative"]), [True, False])
+        np.testing.assert_allclose(table["slot_Centroid_x"], [70.0, 20.0], atol=0.3)
+        np.testing.assert_allclose(table["slot_Centroid_y"], [60.0, 80.0], atol=0.3)
         self.assertTrue(np.all(np.isnan(table["coord_ra"])))
-        self.assertFalse(np.any(table["pixelFlags_edge"]))
+        self.assertFalse(np.any(table["base_PixelFlags_flag_edge"]))
 
     def test_empty(self):
         data = np.zeros((50, 50))
         table = detect_and_measure(data, np.ones_like(data), {}, np.ones((5, 5)) / 25, 1.5, DetectionConfig(),
                                    id_base=0)
         self.assertEqual(len(table), 0)
-        self.assertIn("pixelFlags_edge", table.colnames)
-        self.assertIn("psfFlux", table.colnames)
+        self.assertIn("base_PixelFlags_flag_edge", table.colnames)
+        self.assertIn("base_PsfFlux_instFlux", table.colnames)
 
 
 class LabelTestCase(lsst.utils.tests.TestCase):
@@ -205,11 +205,11 @@ class LabelTestCase(lsst.utils.tests.TestCase):
             ((50.0, 50.0, False), "noise"),
         ]
         sources = Table({
-            "diaSourceId": np.arange(len(expected), dtype=np.int64),
-            "x": [x for (x, _, _), _ in expected],
-            "y": [y for (_, y, _), _ in expected],
-            "psfFluxErr": np.full(len(expected), 100.0),
-            "isNegative": [neg for (_, _, neg), _ in expected],
+            "id": np.arange(len(expected), dtype=np.int64),
+            "slot_Centroid_x": [x for (x, _, _), _ in expected],
+            "slot_Centroid_y": [y for (_, y, _), _ in expected],
+            "base_PsfFlux_instFluxErr": np.full(len(expected), 100.0),
+            "is_negative": [neg for (_, _, neg), _ in expected],
         })
         radius = np.arange(81)
         truth = label_detections(
@@ -231,7 +231,8 @@ class LabelTestCase(lsst.utils.tests.TestCase):
         transients.injected[:] = True
         static.injected[1] = True
         amap.mark("cosmicRay", (np.array([90]), np.array([10])), injected=True)
-        sources.add_row({"diaSourceId": 10, "x": 10.2, "y": 90.1, "psfFluxErr": 100.0, "isNegative": False})
+        sources.add_row({"id": 10, "slot_Centroid_x": 10.2, "slot_Centroid_y": 90.1,
+                         "base_PsfFlux_instFluxErr": 100.0, "is_negative": False})
         truth = label_detections(
             sources, Scene(static, transients, 1.0), amap, edge_mask=edge, gap_band=gap,
             saturated_ids=np.array([3]), fwhm_px=4.0,
@@ -321,8 +322,8 @@ class InjectionTestCase(lsst.utils.tests.TestCase):
         self.assertFalse(plain.truth["injected"].any())
         injected = simulate_detector_visit(self.spec, self.config)
         np.testing.assert_array_equal(plain.science_masks["BAD"], injected.science_masks["BAD"])
-        tree = cKDTree(np.column_stack([injected.sources["x"], injected.sources["y"]]))
-        distance, match = tree.query(np.column_stack([plain.sources["x"], plain.sources["y"]]))
+        tree = cKDTree(np.column_stack([injected.sources["slot_Centroid_x"], injected.sources["slot_Centroid_y"]]))
+        distance, match = tree.query(np.column_stack([plain.sources["slot_Centroid_x"], plain.sources["slot_Centroid_y"]]))
         natural = (distance < 1.5) & ~np.asarray(injected.truth["injected"])[match]
         self.assertGreater(natural.sum(), 0)
         self.assertEqual(list(np.asarray(plain.truth["truth_class"])[natural]),
@@ -374,7 +375,7 @@ class DetectorVisitTestCase(lsst.utils.tests.TestCase):
         again = simulate_detector_visit(self.specs[0], self.config)
         for name in ("science_image", "template_image", "difference_image", "difference_variance"):
             np.testing.assert_array_equal(getattr(again, name), getattr(self.product, name))
-        self.assertEqual(list(again.sources["diaSourceId"]), list(self.product.sources["diaSourceId"]))
+        self.assertEqual(list(again.sources["id"]), list(self.product.sources["id"]))
         other = _small_config(seed=2)
         changed = simulate_detector_visit(plan_survey(other)[0], other)
         self.assertFalse(np.array_equal(changed.science_image, self.product.science_image))
@@ -398,7 +399,7 @@ class DetectorVisitTestCase(lsst.utils.tests.TestCase):
 
     def test_truth_one_row_per_source(self):
         p = self.product
-        self.assertEqual(list(p.truth["diaSourceId"]), list(p.sources["diaSourceId"]))
+        self.assertEqual(list(p.truth["id"]), list(p.sources["id"]))
         classes = set(p.truth["truth_class"])
         self.assertTrue(classes <= set(REAL_CLASSES) | set(BOGUS_CLASSES))
         real = np.array([c in REAL_CLASSES for c in p.truth["truth_class"]])
@@ -407,7 +408,7 @@ class DetectorVisitTestCase(lsst.utils.tests.TestCase):
         r = p.truth[p.truth["is_real"]]
         if len(r):
             s = p.sources[np.asarray(p.truth["is_real"])]
-            np.testing.assert_array_equal(np.sign(r["true_flux"]), np.where(s["isNegative"], -1, 1))
+            np.testing.assert_array_equal(np.sign(r["true_flux"]), np.where(s["is_negative"], -1, 1))
 
     def test_template_coverage(self):
         # The tract centre is covered; a point 2 degrees away is not.

@@ -54,7 +54,7 @@ from astropy.table import Table, vstack
 
 import lsst.pipe.base as pipeBase
 
-from ..triplets._sourceCatalogs import check_source_catalog, match_ids
+from ..triplets._sourceCatalogs import SourceColumnsConfig, as_astropy_table, check_source_catalog, match_ids
 from . import _metrics as metrics
 from ._repository import query_inputs
 
@@ -85,19 +85,31 @@ class TractEvaluation:
     """Number of detector-visits joined."""
 
 
-def join_scores(reliability: Table, truth: Table, sources: Table, where: str = "") -> Table:
-    """Join one detector-visit's scores, labels and SNR by ``diaSourceId``.
+def join_scores(
+    reliability: Table,
+    truth: Table,
+    sources: Table,
+    where: str = "",
+    columns: SourceColumnsConfig | None = None,
+) -> Table:
+    """Join one detector-visit's scores, labels and SNR by source id.
 
     Parameters
     ----------
     reliability : `astropy.table.Table`
-        ``dia_source_reliability``.
+        ``dia_source_reliability`` in the package's schema
+        (``diaSourceId``, ``reliability``, cutout flags).
     truth : `astropy.table.Table`
-        ``dia_source_truth`` (``is_real``, ``truth_class``).
+        ``dia_source_truth`` (id, ``is_real``, ``truth_class``); its id
+        column has the sources' id column name.
     sources : `astropy.table.Table`
-        ``dia_source_unstandardized`` (``snr``, ``x``, ``y``).
+        ``dia_source_unstandardized`` (id, position and PSF flux columns);
+        an afw catalog is converted.
     where : `str`, optional
         The detector-visit, for messages (e.g. ``"visit=1 detector=2"``).
+    columns : `~lsst.meas.realbogus.triplets.SourceColumnsConfig`, optional
+        The source column names (default: a real catalog's, which
+        ``rb-simulate`` writes); the SNR is the PSF flux over its error.
 
     Returns
     -------
@@ -111,23 +123,27 @@ def join_scores(reliability: Table, truth: Table, sources: Table, where: str = "
     lsst.meas.realbogus.errors.InvalidCatalogError
         Raised if a catalog lacks a required column or ids repeat.
     """
+    c = columns if columns is not None else SourceColumnsConfig()
+    sources = as_astropy_table(sources)
     of = f" of {where}" if where else ""
     # A repeated id would pair a score with another source's label.
     check_source_catalog(reliability, ["diaSourceId", "reliability", "cutoutFlags_edge", "cutoutFlags_noData"],
                          what=f"reliability catalog{of}")
-    check_source_catalog(truth, ["diaSourceId", "is_real", "truth_class"], what=f"truth catalog{of}")
-    check_source_catalog(sources, ["diaSourceId", "snr", "x", "y"], what=f"DIA source catalog{of}")
+    check_source_catalog(truth, [c.idColumn, "is_real", "truth_class"], what=f"truth catalog{of}")
+    check_source_catalog(sources, [c.idColumn, c.psfFluxColumn, c.psfFluxErrColumn, c.xColumn, c.yColumn],
+                         what=f"DIA source catalog{of}")
     ids = np.asarray(reliability["diaSourceId"], dtype=np.int64)
-    truth_rows = match_ids(np.asarray(truth["diaSourceId"], dtype=np.int64), ids)
-    source_rows = match_ids(np.asarray(sources["diaSourceId"], dtype=np.int64), ids)
+    truth_rows = match_ids(np.asarray(truth[c.idColumn], dtype=np.int64), ids)
+    source_rows = match_ids(np.asarray(sources[c.idColumn], dtype=np.int64), ids)
     keep = (truth_rows >= 0) & (source_rows >= 0)
     out = Table()
     out["diaSourceId"] = ids[keep]
     out["reliability"] = np.asarray(reliability["reliability"], dtype=np.float64)[keep]
     out["label"] = np.asarray(truth["is_real"]).astype(np.int8)[truth_rows[keep]]
     out["truthClass"] = np.asarray(truth["truth_class"]).astype(str)[truth_rows[keep]]
-    for name in ("snr", "x", "y"):
-        out[name] = np.asarray(sources[name], dtype=np.float64)[source_rows[keep]]
+    x, y = c.positions(sources)
+    for name, values in (("snr", c.snr(sources)), ("x", x), ("y", y)):
+        out[name] = values[source_rows[keep]]
     for name in ("cutoutFlags_edge", "cutoutFlags_noData"):
         out[name] = np.asarray(reliability[name], dtype=bool)[keep]
     return out
@@ -182,11 +198,12 @@ def join_detector_visits(
 def _empty_join() -> Table:
     reliability = Table({"diaSourceId": np.zeros(0, np.int64), "reliability": np.zeros(0, np.float32),
                          "cutoutFlags_edge": np.zeros(0, bool), "cutoutFlags_noData": np.zeros(0, bool)})
-    truth = Table({"diaSourceId": np.zeros(0, np.int64), "is_real": np.zeros(0, bool),
+    c = SourceColumnsConfig()
+    truth = Table({c.idColumn: np.zeros(0, np.int64), "is_real": np.zeros(0, bool),
                    "truth_class": np.zeros(0, "U1")})
-    sources = Table({"diaSourceId": np.zeros(0, np.int64), "snr": np.zeros(0), "x": np.zeros(0),
-                     "y": np.zeros(0)})
-    joined = join_scores(reliability, truth, sources)
+    sources = Table({name: np.zeros(0, np.int64 if name == c.idColumn else np.float64)
+                     for name in (c.idColumn, c.psfFluxColumn, c.psfFluxErrColumn, c.xColumn, c.yColumn)})
+    joined = join_scores(reliability, truth, sources, columns=c)
     joined["visit"] = np.zeros(0, np.int64)
     joined["detector"] = np.zeros(0, np.int64)
     return joined

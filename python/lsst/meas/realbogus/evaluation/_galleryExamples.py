@@ -42,7 +42,7 @@ import numpy as np
 from astropy.table import Table, vstack
 
 from ..simulation._scene import BOGUS_CLASSES, REAL_CLASSES
-from ..triplets._sourceCatalogs import match_ids
+from ..triplets._sourceCatalogs import SourceColumnsConfig, as_astropy_table, match_ids
 from ._repository import DetectorVisitHandles
 
 _LOG = logging.getLogger(__name__)
@@ -296,13 +296,17 @@ def _positions(sources: Table, rows: np.ndarray) -> dict[str, np.ndarray]:
     return {name: np.asarray(sources[name])[rows] for name in ("detector", "x", "y")}
 
 
-def truth_candidates(handles: DetectorVisitHandles) -> Table:
+def truth_candidates(handles: DetectorVisitHandles, columns: SourceColumnsConfig | None = None) -> Table:
     """Join the truth and the sources of every detector-visit.
 
     Parameters
     ----------
     handles : `DetectorVisitHandles`
         Handles of ``truth`` and ``diaSources``.
+    columns : `~lsst.meas.realbogus.triplets.SourceColumnsConfig`, optional
+        The source column names (default: a real catalog's, which
+        ``rb-simulate`` writes; the truth's id column has the sources' id
+        column name).
 
     Returns
     -------
@@ -313,14 +317,15 @@ def truth_candidates(handles: DetectorVisitHandles) -> Table:
         diaSourceId) order: the Butler's data ID order, which the examples a
         seed draws depend on.
     """
+    columns = columns if columns is not None else SourceColumnsConfig()
     parts = []
     for key in sorted(handles["truth"], key=lambda k: (k[1], k[0])):
         if key not in handles["diaSources"]:
             _LOG.warning("No dia_source_unstandardized for visit=%d detector=%d; skipped.", *key)
             continue
-        truth, sources = handles["truth"][key].get(), handles["diaSources"][key].get()
-        ids = np.asarray(sources["diaSourceId"], dtype=np.int64)
-        rows = match_ids(np.asarray(truth["diaSourceId"], dtype=np.int64), ids)
+        truth, sources = handles["truth"][key].get(), as_astropy_table(handles["diaSources"][key].get())
+        ids = np.asarray(sources[columns.idColumn], dtype=np.int64)
+        rows = match_ids(np.asarray(truth[columns.idColumn], dtype=np.int64), ids)
         found = rows >= 0
         if not found.any():
             continue
@@ -330,8 +335,11 @@ def truth_candidates(handles: DetectorVisitHandles) -> Table:
                       "isReal": np.asarray(truth["is_real"], dtype=bool)[rows]})
         part["trueFlux"] = (np.asarray(truth["true_flux"], dtype=float)[rows] if "true_flux" in truth.colnames
                             else np.full(len(rows), np.nan))
-        for name in ("x", "y", "snr", "psfFlux"):
-            part[name] = np.asarray(sources[name], dtype=float)[found]
+        x, y = columns.positions(sources)
+        measured = {"x": x, "y": y, "snr": columns.snr(sources),
+                    "psfFlux": np.asarray(sources[columns.psfFluxColumn], dtype=float)}
+        for name, values in measured.items():
+            part[name] = values[found]
         part["visit"], part["detector"] = np.full(len(part), key[0]), np.full(len(part), key[1])
         part.sort("diaSourceId")
         parts.append(part)

@@ -73,6 +73,10 @@ from ._archive import (
 FORMAT_VERSION = 1
 """Version of the package layout; readers refuse newer versions."""
 
+SHORT_VERSION_LENGTH = 7
+"""Characters of `ModelPackage.short_version`: the size of the AP
+pipeline's ``reliabilityVersion`` field."""
+
 WEIGHTS_MEMBER = "weights.safetensors"
 METADATA_MEMBER = "metadata.json"
 MAX_PARAMETERS = 100_000_000
@@ -193,6 +197,19 @@ class ModelPackage:
     def version(self) -> str:
         """Version string of the model."""
         return self.metadata.version
+
+    @property
+    def short_version(self) -> str:
+        """Short id of the model: the first 7 hex digits of its weights'
+        SHA-256 (like a git short hash).
+
+        It names the model where only 7 characters fit: the AP pipeline's
+        ``reliabilityVersion`` (``computeReliability`` with
+        ``outputSchema="ap"`` writes it as the ``version`` of each score).
+        `version` ends with the first 12 hex digits of the same hash, so
+        the two always agree.
+        """
+        return self.metadata.weightsSha256[:SHORT_VERSION_LENGTH]
 
     @property
     def architecture(self) -> str:

@@ -19,17 +19,32 @@
 # You should have received a copy of the GNU General Public License
 # along with this program.  If not, see <https://www.gnu.org/licenses/>.
 
-"""Score DIA sources: the ``computeReliability`` step of the AP pipeline."""
+"""Score DIA sources: the ``computeReliability`` step of the AP pipeline.
+
+Two output schemas (``outputSchema``): the package's own
+(`RELIABILITY_COLUMNS`: ``diaSourceId``, ``reliability``, the cutout flags
+and ``modelVersion``, an astropy table), and the AP pipeline's
+(`AP_RELIABILITY_COLUMNS`: ``id``, float32 ``score`` and a ``version`` of at
+most 7 characters, what ap_association's ``FilterDiaSourceReliabilityTask``
+reads), an afw ``BaseCatalog`` when lsst.afw is importable and the same
+schema as an astropy table otherwise.
+"""
 
 from __future__ import annotations
 
 __all__ = [
+    "AP_RELIABILITY_COLUMNS",
+    "AP_VERSION_SIZE",
     "RELIABILITY_COLUMNS",
     "ComputeReliabilityConfig",
     "ComputeReliabilityConnections",
     "ComputeReliabilityTask",
+    "afw_table",
+    "make_ap_reliability_catalog",
+    "make_reliability_table",
 ]
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,7 +55,7 @@ import lsst.pipe.base as pipeBase
 import lsst.pipe.base.connectionTypes as cT
 from lsst.utils.timer import timeMethod
 
-from ..errors import ModelPackageError
+from ..errors import ModelPackageError, RealBogusError
 from ..models._devices import (
     configure_quantum_threads,
     configure_threads,
@@ -55,14 +70,18 @@ from ..triplets import (
     SourceColumnsConfig,
     TripletImagesConfig,
     TripletInputConnections,
+    TripletInputStorageConfig,
     Triplets,
+    as_astropy_table,
     check_source_catalog,
     extract_triplets_from_images,
+    is_afw_exposure,
+    replace_storage_class,
 )
 from ._scoring import LoadedModel, load_model, score_triplets
 
 if TYPE_CHECKING:
-    from lsst.images import DifferenceImage, VisitImage
+    from lsst.images import DifferenceImage, MaskedImage, VisitImage
 
 RELIABILITY_COLUMNS = (
     "diaSourceId",
@@ -72,7 +91,31 @@ RELIABILITY_COLUMNS = (
     "cutoutNoDataFraction",
     "modelVersion",
 )
-"""Columns of ``dia_source_reliability``, one row per input DIA source."""
+"""Columns of ``dia_source_reliability`` in the package's schema, one row
+per input DIA source."""
+
+AP_RELIABILITY_COLUMNS = ("id", "score", "version")
+"""Columns (afw fields) of ``dia_source_reliability`` in the AP schema, one
+row per input DIA source in input order: the source's ``id``, the float32
+``score`` ap_association copies into ``reliability``, and the model's
+`~lsst.meas.realbogus.models.ModelPackage.short_version`, which it copies
+into the 7-character ``reliabilityVersion``."""
+
+AP_VERSION_SIZE = 7
+"""Characters of the AP schema's ``version`` field (those of the DIA
+sources' ``reliabilityVersion``)."""
+
+_ASTROPY_STORAGE_CLASSES = frozenset({"ArrowAstropy", "AstropyTable"})
+
+
+def afw_table() -> Any:
+    """Return the ``lsst.afw.table`` module, or `None` where lsst.afw is not
+    importable (as here, outside a full stack).
+    """
+    try:
+        return importlib.import_module("lsst.afw.table")
+    except ImportError:
+        return None
 
 
 class ComputeReliabilityConnections(
@@ -86,11 +129,17 @@ class ComputeReliabilityConnections(
         dimensions=(),
     )
     classifications = cT.Output(
-        doc="Reliability score and cutout flags of each DIA source.",
+        doc="Reliability score of each DIA source, in input order (see outputSchema).",
         name="dia_source_reliability",
         storageClass="ArrowAstropy",
         dimensions=("instrument", "visit", "detector"),
     )
+
+    def __init__(self, *, config: ComputeReliabilityConfig | None = None):
+        super().__init__(config=config)
+        if config is not None:
+            self.classifications = replace_storage_class(self.classifications,
+                                                         config.classificationsStorageClass)
 
     def adjustQuantum(self, inputs, outputs, label, data_id):
         # The default message does not say what to do; this is the most
@@ -111,10 +160,35 @@ class ComputeReliabilityConfig(
     pipeBase.PipelineTaskConfig,
     SourceColumnsConfig,
     TripletImagesConfig,
+    TripletInputStorageConfig,
     pipelineConnections=ComputeReliabilityConnections,
 ):
-    """Configuration of `ComputeReliabilityTask`."""
+    """Configuration of `ComputeReliabilityTask`.
 
+    ``config/ap/computeReliability.py`` sets what a real AP repository
+    needs (``ExposureF`` images, the ``SourceCatalog`` read as
+    ``AstropyTable``, ``outputSchema="ap"`` written as ``Catalog``).
+    """
+
+    outputSchema = pexConfig.ChoiceField(
+        dtype=str,
+        default="package",
+        allowed={
+            "package": "diaSourceId, reliability (float32), cutoutFlags_edge, cutoutFlags_noData, "
+            "cutoutNoDataFraction and modelVersion: an astropy table (filterReliability and "
+            "evaluateRealBogus read it).",
+            "ap": "id, score (float32) and version (the model's 7-character short version), in input "
+            "order: what ap_association's FilterDiaSourceReliabilityTask reads; an afw BaseCatalog where "
+            "lsst.afw is importable, else an astropy table of the same columns.",
+        },
+        doc="Schema of dia_source_reliability.",
+    )
+    classificationsStorageClass = pexConfig.Field(
+        dtype=str,
+        default="ArrowAstropy",
+        doc="Storage class of dia_source_reliability: ArrowAstropy (Parquet) or AstropyTable for an astropy "
+        "table; Catalog (afw, a full stack's) with outputSchema='ap', as the AP pipeline registers it.",
+    )
     device = device_field()
     numThreads = threads_field()
     batchSize = pexConfig.RangeField(
@@ -147,6 +221,14 @@ class ComputeReliabilityConfig(
         doc="Refuse a model package whose cutout normalization differs (None: accept the package's).",
     )
 
+    def validate(self) -> None:
+        super().validate()
+        if self.outputSchema == "package" and self.classificationsStorageClass == "Catalog":
+            raise pexConfig.FieldValidationError(
+                ComputeReliabilityConfig.classificationsStorageClass, self,
+                "the package schema is an astropy table; an afw Catalog needs outputSchema='ap'.",
+            )
+
 
 class ComputeReliabilityTask(pipeBase.PipelineTask):
     """Score every DIA source of a detector-visit with a real/bogus model.
@@ -171,6 +253,11 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self.device = select_device(self.config.device)
+        if self.config.classificationsStorageClass == "Catalog" and afw_table() is None:
+            raise RealBogusError(
+                "classificationsStorageClass 'Catalog' is an afw catalog but lsst.afw is not importable; "
+                "run in a full stack or use ArrowAstropy."
+            )
 
     def runQuantum(
         self,
@@ -199,29 +286,37 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
         outputs: pipeBase.Struct,
         outputRefs: pipeBase.OutputQuantizedConnection,
     ) -> None:
-        """Write the quantum's outputs (timed, as `readInputs`)."""
+        """Write the quantum's outputs (timed, as `readInputs`).
+
+        An afw catalog (the AP schema in a full stack) written as an
+        astropy storage class is converted first (ArrowAstropy converts
+        from no afw type).
+        """
+        if (self.config.classificationsStorageClass in _ASTROPY_STORAGE_CLASSES
+                and not isinstance(outputs.classifications, Table)):
+            outputs.classifications = as_astropy_table(outputs.classifications)
         butlerQC.put(outputs, outputRefs)
 
     @timeMethod
     def run(
         self,
-        science: VisitImage,
-        template: DifferenceImage,
-        difference: DifferenceImage,
-        diaSources: Table,
+        science: VisitImage | Any,
+        template: MaskedImage | Any,
+        difference: DifferenceImage | Any,
+        diaSources: Table | Any,
         model: ModelPackage,
     ) -> pipeBase.Struct:
         """Score the DIA sources of one detector-visit.
 
         Parameters
         ----------
-        science : `lsst.images.VisitImage`
+        science : `lsst.images.VisitImage` or `lsst.afw.image.Exposure`
             The science image.
-        template : `lsst.images.DifferenceImage`
+        template : `lsst.images.MaskedImage` or `lsst.afw.image.Exposure`
             The template, warped to the science image.
-        difference : `lsst.images.DifferenceImage`
+        difference : `lsst.images.DifferenceImage` or `lsst.afw.image.Exposure`
             The difference image.
-        diaSources : `astropy.table.Table`
+        diaSources : `astropy.table.Table` or `lsst.afw.table.SourceCatalog`
             DIA sources with id and position columns.
         model : `~lsst.meas.realbogus.models.ModelPackage`
             The model.
@@ -229,8 +324,11 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
         Returns
         -------
         result : `lsst.pipe.base.Struct`
-            ``classifications``: `astropy.table.Table` with
-            `RELIABILITY_COLUMNS`.
+            ``classifications``: with ``outputSchema="package"`` an
+            `astropy.table.Table` with `RELIABILITY_COLUMNS`; with
+            ``outputSchema="ap"`` the `AP_RELIABILITY_COLUMNS`, an afw
+            ``BaseCatalog`` where lsst.afw is importable, else an astropy
+            table (`make_ap_reliability_catalog`).
 
         Raises
         ------
@@ -243,18 +341,26 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
             Raised if the three images are not on one pixel grid.
         """
         c = self.config
+        diaSources = as_astropy_table(diaSources)
         check_source_catalog(diaSources, [c.idColumn, c.xColumn, c.yColumn])
         cutout_config = self._check_model(model, science)
         threads = configure_threads(c.numThreads)
         loaded = self.loadModel(model)
         triplets = self.cutTriplets(template, science, difference, diaSources, cutout_config, threads)
         scores = self.scoreTriplets(loaded, triplets, model.temperature, model.intercept)
-        table = make_reliability_table(np.asarray(diaSources[c.idColumn], dtype=np.int64), scores, triplets,
-                                       model.version)
+        ids = np.asarray(diaSources[c.idColumn], dtype=np.int64)
+        if c.outputSchema == "ap":
+            table = make_ap_reliability_catalog(ids, scores, model.short_version, model_version=model.version)
+        else:
+            table = make_reliability_table(ids, scores, triplets, model.version)
         self.metadata["nSources"] = len(table)
+        self.metadata["modelVersion"] = model.version
+        self.metadata["modelShortVersion"] = model.short_version
         self.log.info(
-            "Scored %d DIA sources with %s on %s (%d threads): %d at an edge, %d with missing pixels.",
-            len(table), model.version, self.device, threads, int(triplets.edge.sum()), int(triplets.noData.sum()),
+            "Scored %d DIA sources with %s (short version %s, %s schema) on %s (%d threads): %d at an edge, "
+            "%d with missing pixels.",
+            len(table), model.version, model.short_version, c.outputSchema, self.device, threads,
+            int(triplets.edge.sum()), int(triplets.noData.sum()),
         )
         return pipeBase.Struct(classifications=table)
 
@@ -268,9 +374,9 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
     @timeMethod
     def cutTriplets(
         self,
-        template: DifferenceImage,
-        science: VisitImage,
-        difference: DifferenceImage,
+        template: MaskedImage | Any,
+        science: VisitImage | Any,
+        difference: DifferenceImage | Any,
         diaSources: Table,
         cutout_config: CutoutConfig,
         threads: int,
@@ -303,7 +409,7 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
             mixed_precision=c.mixedPrecision, temperature=temperature, intercept=intercept,
         )
 
-    def _check_model(self, model: ModelPackage, science: VisitImage) -> CutoutConfig:
+    def _check_model(self, model: ModelPackage, science: VisitImage | Any) -> CutoutConfig:
         """Check that a model package suits this config and these data, and
         return its cutout settings.
 
@@ -323,8 +429,7 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
                     f"expects {expected!r} ({field})."
                 )
         trained = model.trained_for()
-        observed = {"instrument": _attribute(science, "obs_info", "instrument"),
-                    "bands": _attribute(science, "band")}
+        observed = _observed_instrument_and_band(science)
         for key, value in observed.items():
             if key not in trained or value is None:
                 if c.strictModelMatch:
@@ -351,8 +456,93 @@ def _attribute(obj: Any, *names: str) -> Any:
     return obj
 
 
+def _observed_instrument_and_band(science: Any) -> dict[str, Any]:
+    """Return the ``instrument`` and ``bands`` (one band) of a science image,
+    `None` where it does not tell: from ``obs_info`` and ``band`` of an
+    `lsst.images.VisitImage`, from the visit info and filter label of an
+    afw Exposure.
+    """
+    if not is_afw_exposure(science):
+        return {"instrument": _attribute(science, "obs_info", "instrument"),
+                "bands": _attribute(science, "band")}
+    info = science.getInfo()
+    visit_info = info.getVisitInfo() if info.hasVisitInfo() else None
+    label = science.getFilter()
+    return {
+        "instrument": (visit_info.getInstrumentLabel() or None) if visit_info is not None else None,
+        "bands": label.bandLabel if label is not None and label.hasBandLabel() else None,
+    }
+
+
+def make_ap_reliability_catalog(
+    ids: np.ndarray, scores: np.ndarray, version: str, *, model_version: str | None = None,
+    use_afw: bool | None = None,
+) -> Any:
+    """Assemble ``dia_source_reliability`` in the AP schema.
+
+    Parameters
+    ----------
+    ids : `numpy.ndarray` of `int`, (N,)
+        Ids of the DIA sources, in input order.
+    scores : `numpy.ndarray`, (N,)
+        Their scores.
+    version : `str`
+        The model's short version, at most `AP_VERSION_SIZE` characters.
+    model_version : `str`, optional
+        The model's full version, recorded in an astropy table's metadata.
+    use_afw : `bool`, optional
+        Build an afw catalog (`True`) or an astropy table (`False`); by
+        default an afw catalog where lsst.afw is importable (`afw_table`).
+
+    Returns
+    -------
+    catalog : `lsst.afw.table.BaseCatalog` or `astropy.table.Table`
+        `AP_RELIABILITY_COLUMNS`: ``id`` (int64), ``score`` (float32) and
+        ``version`` (a string field of `AP_VERSION_SIZE` characters), one row
+        per source, in input order; the astropy table has the columns
+        afw's ``asAstropy`` gives the afw catalog.
+
+    Raises
+    ------
+    ValueError
+        Raised if ``version`` is longer than `AP_VERSION_SIZE` characters.
+    ImportError
+        Raised if ``use_afw`` is `True` and lsst.afw is not importable.
+    """
+    if len(version) > AP_VERSION_SIZE:
+        raise ValueError(f"AP reliability version {version!r} is longer than {AP_VERSION_SIZE} characters.")
+    ids = np.asarray(ids, dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float32)
+    docs = {"id": "unique ID", "score": "Reliability (real/bogus probability) of the DIA source.",
+            "version": "Version of the reliability model."}
+    afw = afw_table() if use_afw is None else (importlib.import_module("lsst.afw.table") if use_afw else None)
+    if afw is not None:
+        schema = afw.Schema()
+        schema.addField("id", type="L", doc=docs["id"])
+        schema.addField("score", type="F", doc=docs["score"])
+        key = schema.addField("version", type=str, size=AP_VERSION_SIZE, doc=docs["version"])
+        catalog = afw.BaseCatalog(schema)
+        catalog.resize(len(ids))
+        catalog["id"] = ids
+        catalog["score"] = scores
+        for record in catalog:
+            record.set(key, version)
+        return catalog
+    table = Table()
+    table["id"] = ids
+    table["score"] = scores
+    table["version"] = np.full(len(ids), version, dtype=f"U{AP_VERSION_SIZE}")
+    for name, doc in docs.items():
+        table[name].description = doc
+    if model_version is not None:
+        table.meta["modelVersion"] = model_version
+    return table
+
+
 def make_reliability_table(ids: np.ndarray, scores: np.ndarray, triplets: Triplets, version: str) -> Table:
-    """Assemble ``dia_source_reliability``; its metadata names the model."""
+    """Assemble ``dia_source_reliability`` in the package's schema; its
+    metadata names the model.
+    """
     table = Table()
     table["diaSourceId"] = ids
     table["reliability"] = np.asarray(scores, dtype=np.float32)

@@ -24,6 +24,22 @@
 As in the pipeline's ``detectAndMeasure``: the difference is filtered with
 its PSF, thresholded at 5 sigma in both polarities, and each footprint's
 peak is measured with a PSF fit, an aperture and second moments.
+
+The catalog has the column names that a real ``dia_source_unstandardized``
+(an afw ``SourceCatalog``) has in its astropy form (``asAstropy``, which
+the ``AstropyTable`` storage class converts with): ``id``, ``coord_ra`` and
+``coord_dec`` (radians), ``parent``, ``slot_Centroid_x``/``_y``,
+``base_PsfFlux_instFlux``/``_instFluxErr``, ``slot_ApFlux_instFlux``/
+``_instFluxErr``, ``slot_Shape_xx``/``_yy``/``_xy``,
+``base_FootprintArea_value``, ``is_negative``, the ``base_PixelFlags_flag_*``
+flags of `DIA_SOURCE_FLAGS`, and ``reliability``/``reliabilityVersion``
+(unset, as ``detectAndMeasure`` leaves them for the reliability filter to
+fill). Fluxes are in nJy, the unit of the images. One column is not afw's:
+``peakSignificance``, the signed peak of the PSF-filtered significance,
+which a real catalog keeps in its footprints' peaks (``standardizeDiaSource``
+turns it into the APDB ``snr``). There is no ``snr`` column: the tasks
+compute the PSF-flux signal-to-noise ratio from the PSF flux and its error
+(`~lsst.meas.realbogus.triplets.psf_snr`).
 """
 
 from __future__ import annotations
@@ -47,17 +63,23 @@ from ._config import DetectionConfig
 if TYPE_CHECKING:
     from ._tanWcs import TanWcs
 
-# Flag columns and the mask planes (and stamp half-size) they test.
+# Flag columns (meas_base's PixelFlags names; "Center" flags test the 3x3
+# pixels around the centroid, as there) and the mask planes (and stamp
+# half-size) they test.
 DIA_SOURCE_FLAGS = {
-    "pixelFlags_edge": ("EDGE", 0),
-    "pixelFlags_nodata": ("NO_DATA", 2),
-    "pixelFlags_bad": ("BAD", 2),
-    "pixelFlags_saturated": ("SAT", 2),
-    "pixelFlags_saturatedCenter": ("SAT", 1),
-    "pixelFlags_interpolated": ("INTRP", 2),
-    "pixelFlags_cr": ("CR", 2),
-    "pixelFlags_streak": ("STREAK", 1),
+    "base_PixelFlags_flag_edge": ("EDGE", 0),
+    "base_PixelFlags_flag_nodata": ("NO_DATA", 2),
+    "base_PixelFlags_flag_bad": ("BAD", 2),
+    "base_PixelFlags_flag_saturated": ("SAT", 2),
+    "base_PixelFlags_flag_saturatedCenter": ("SAT", 1),
+    "base_PixelFlags_flag_interpolated": ("INTRP", 2),
+    "base_PixelFlags_flag_cr": ("CR", 2),
+    "base_PixelFlags_flag_streakCenter": ("STREAK", 1),
 }
+
+RELIABILITY_VERSION_SIZE = 7
+"""Characters of ``reliabilityVersion``, as ip_diffim's detectAndMeasure
+declares it."""
 
 
 def detect_and_measure(
@@ -87,7 +109,7 @@ def detect_and_measure(
     config : `DetectionConfig`
         Thresholds and sizes.
     id_base : `int`
-        ``diaSourceId`` of the first source; the rest follow.
+        ``id`` of the first source; the rest follow.
     wcs : `TanWcs`, optional
         Gives ``coord_ra``/``coord_dec``.
 
@@ -103,18 +125,22 @@ def detect_and_measure(
         return _empty_table()
     x, y = _refine(filtered.filtered, peaks.x, peaks.y)
     stamps = _Stamps.cut(filtered.data, filtered.variance, x, y, config.stampSize, psf_sigma)
+    n = len(x)
     rows = {
-        "diaSourceId": id_base + np.arange(len(x), dtype=np.int64),
-        "x": x,
-        "y": y,
+        "id": id_base + np.arange(n, dtype=np.int64),
+        **_sky_coordinates(wcs, x, y),
+        "parent": np.zeros(n, dtype=np.int64),
+        "slot_Centroid_x": x,
+        "slot_Centroid_y": y,
         **_psf_photometry(stamps, psf_image, psf_sigma),
         **_aperture_photometry(stamps, psf_sigma),
         **_moments(stamps, peaks.significance),
-        "footprintArea": peaks.area,
+        "base_FootprintArea_value": peaks.area,
         "peakSignificance": peaks.significance,
-        "isNegative": peaks.significance < 0,
-        **_sky_coordinates(wcs, x, y),
+        "is_negative": peaks.significance < 0,
         **_pixel_flags(masks, x, y, stamps.off_image),
+        "reliability": np.full(n, np.nan, dtype=np.float32),
+        "reliabilityVersion": np.full(n, "", dtype=f"U{RELIABILITY_VERSION_SIZE}"),
     }
     return _as_table(rows)
 
@@ -124,15 +150,18 @@ def _empty_table() -> Table:
     schema.
     """
     cols = {
-        "diaSourceId": np.int64, "x": np.float64, "y": np.float64, "coord_ra": np.float64,
-        "coord_dec": np.float64, "psfFlux": np.float64, "psfFluxErr": np.float64, "snr": np.float64,
-        "apFlux": np.float64, "apFluxErr": np.float64, "ixx": np.float64, "iyy": np.float64,
-        "ixy": np.float64, "footprintArea": np.int32, "peakSignificance": np.float64,
-        "isNegative": bool,
+        "id": np.int64, "coord_ra": np.float64, "coord_dec": np.float64, "parent": np.int64,
+        "slot_Centroid_x": np.float64, "slot_Centroid_y": np.float64,
+        "base_PsfFlux_instFlux": np.float64, "base_PsfFlux_instFluxErr": np.float64,
+        "slot_ApFlux_instFlux": np.float64, "slot_ApFlux_instFluxErr": np.float64,
+        "slot_Shape_xx": np.float64, "slot_Shape_yy": np.float64, "slot_Shape_xy": np.float64,
+        "base_FootprintArea_value": np.int32, "peakSignificance": np.float64, "is_negative": bool,
     }
     table = Table({k: np.zeros(0, dtype=v) for k, v in cols.items()})
     for name in DIA_SOURCE_FLAGS:
         table[name] = np.zeros(0, dtype=bool)
+    table["reliability"] = np.zeros(0, dtype=np.float32)
+    table["reliabilityVersion"] = np.zeros(0, dtype=f"U{RELIABILITY_VERSION_SIZE}")
     return table
 
 
@@ -142,10 +171,15 @@ def _as_table(rows: Mapping[str, np.ndarray]) -> Table:
     """
     schema = _empty_table()
     table = Table({name: np.asarray(rows[name]).astype(schema[name].dtype) for name in schema.colnames})
-    table["coord_ra"].unit = "deg"
-    table["coord_dec"].unit = "deg"
-    for name in ("psfFlux", "psfFluxErr", "apFlux", "apFluxErr"):
+    table["coord_ra"].unit = "rad"
+    table["coord_dec"].unit = "rad"
+    for name in ("base_PsfFlux_instFlux", "base_PsfFlux_instFluxErr", "slot_ApFlux_instFlux",
+                 "slot_ApFlux_instFluxErr"):
         table[name].unit = "nJy"
+    for name in ("slot_Centroid_x", "slot_Centroid_y"):
+        table[name].unit = "pix"
+    for name in ("slot_Shape_xx", "slot_Shape_yy", "slot_Shape_xy"):
+        table[name].unit = "pix2"
     return table
 
 
@@ -309,7 +343,7 @@ class _Stamps:
 
 def _psf_photometry(stamps: _Stamps, psf_image: np.ndarray, psf_sigma: float) -> dict[str, np.ndarray]:
     """Return the aperture-corrected flux of a Gaussian PSF fit at the
-    refined peak, its error and their ratio.
+    refined peak and its error.
     """
     model = stamps.gaussian / stamps.gaussian.sum(axis=(1, 2), keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -321,7 +355,7 @@ def _psf_photometry(stamps: _Stamps, psf_image: np.ndarray, psf_sigma: float) ->
     apcorr = _aperture_correction(psf_image, psf_sigma)
     flux *= apcorr
     flux_err *= apcorr
-    return {"psfFlux": flux, "psfFluxErr": flux_err, "snr": flux / flux_err}
+    return {"base_PsfFlux_instFlux": flux, "base_PsfFlux_instFluxErr": flux_err}
 
 
 def _aperture_correction(psf_image: np.ndarray, psf_sigma: float) -> float:
@@ -342,8 +376,8 @@ def _aperture_photometry(stamps: _Stamps, psf_sigma: float) -> dict[str, np.ndar
     radius = max(2.0, 2.0 * psf_sigma * 1.1774)  # one FWHM
     in_ap = stamps.r2 <= radius**2
     return {
-        "apFlux": np.sum(stamps.data * in_ap, axis=(1, 2)),
-        "apFluxErr": np.sqrt(np.sum(stamps.variance * in_ap, axis=(1, 2))),
+        "slot_ApFlux_instFlux": np.sum(stamps.data * in_ap, axis=(1, 2)),
+        "slot_ApFlux_instFluxErr": np.sqrt(np.sum(stamps.variance * in_ap, axis=(1, 2))),
     }
 
 
@@ -357,19 +391,21 @@ def _moments(stamps: _Stamps, peak_significance: np.ndarray) -> dict[str, np.nda
     dx, dy = stamps.dx, stamps.dy
     with np.errstate(divide="ignore", invalid="ignore"):
         return {
-            "ixx": np.where(norm > 0, np.sum(weight * dx**2, axis=(1, 2)) / norm, np.nan),
-            "iyy": np.where(norm > 0, np.sum(weight * dy**2, axis=(1, 2)) / norm, np.nan),
-            "ixy": np.where(norm > 0, np.sum(weight * dx * dy, axis=(1, 2)) / norm, np.nan),
+            "slot_Shape_xx": np.where(norm > 0, np.sum(weight * dx**2, axis=(1, 2)) / norm, np.nan),
+            "slot_Shape_yy": np.where(norm > 0, np.sum(weight * dy**2, axis=(1, 2)) / norm, np.nan),
+            "slot_Shape_xy": np.where(norm > 0, np.sum(weight * dx * dy, axis=(1, 2)) / norm, np.nan),
         }
 
 
 def _sky_coordinates(wcs: TanWcs | None, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
-    """Return ``coord_ra`` and ``coord_dec`` (NaN without a WCS)."""
+    """Return ``coord_ra`` and ``coord_dec``, radians as afw's ``Angle``
+    fields are (NaN without a WCS).
+    """
     if wcs is None:
         nan = np.full(len(x), np.nan)
         return {"coord_ra": nan, "coord_dec": nan}
     ra, dec = wcs.pixel_to_sky(x, y)
-    return {"coord_ra": ra, "coord_dec": dec}
+    return {"coord_ra": np.deg2rad(ra), "coord_dec": np.deg2rad(dec)}
 
 
 def _pixel_flags(
@@ -377,7 +413,7 @@ def _pixel_flags(
 ) -> dict[str, np.ndarray]:
     """Return the `DIA_SOURCE_FLAGS`: whether any pixel of each flag's
     stamp is in its mask plane (off the image counts for EDGE and NO_DATA,
-    and a measurement stamp off the image sets ``pixelFlags_edge``).
+    and a measurement stamp off the image sets ``base_PixelFlags_flag_edge``).
     """
     n = len(x)
     flags = {}
@@ -387,5 +423,5 @@ def _pixel_flags(
             continue
         stamps, _ = extract_stamps(masks[plane], x, y, 2 * h + 1, fill=plane in ("EDGE", "NO_DATA"))
         flags[name] = stamps.reshape(n, -1).any(axis=1)
-    flags["pixelFlags_edge"] |= off_image
+    flags["base_PixelFlags_flag_edge"] |= off_image
     return flags

@@ -73,7 +73,8 @@ def label_detections(
     Parameters
     ----------
     sources : `astropy.table.Table`
-        Detections (``x``, ``y``, ``psfFluxErr``, ``isNegative``).
+        Detections (``id``, ``slot_Centroid_x``, ``slot_Centroid_y``,
+        ``base_PsfFlux_instFluxErr``, ``is_negative``).
     scene : `Scene`
         What was injected.
     amap : `ArtifactMap`
@@ -101,7 +102,8 @@ def label_detections(
     Returns
     -------
     truth : `astropy.table.Table`
-        ``diaSourceId``, ``is_real``, ``truth_class``, ``truth_id``,
+        ``id`` (the detection's, so that the two join by the same column
+        name), ``is_real``, ``truth_class``, ``truth_id``,
         ``true_flux`` (nJy, the change; NaN for bogus),
         ``match_distance`` (pixels; NaN if unmatched) and ``injected``
         (an injected source caused the detection, or its light reaches it).
@@ -153,10 +155,10 @@ class _Labels:
         """Return the detections of a catalog, none labelled."""
         n = len(sources)
         return cls(
-            x=np.asarray(sources["x"], dtype=float),
-            y=np.asarray(sources["y"], dtype=float),
-            flux_err=np.asarray(sources["psfFluxErr"], dtype=float),
-            negative=np.asarray(sources["isNegative"], dtype=bool),
+            x=np.asarray(sources["slot_Centroid_x"], dtype=float),
+            y=np.asarray(sources["slot_Centroid_y"], dtype=float),
+            flux_err=np.asarray(sources["base_PsfFlux_instFluxErr"], dtype=float),
+            negative=np.asarray(sources["is_negative"], dtype=bool),
             truth_class=np.full(n, "", dtype=object),
             truth_id=np.full(n, -1, dtype=np.int64),
             true_flux=np.full(n, np.nan),
@@ -171,7 +173,7 @@ class _Labels:
     def table(self, sources: Table, is_real: np.ndarray) -> Table:
         """Return the ``dia_source_truth`` table of the labels."""
         return Table({
-            "diaSourceId": np.asarray(sources["diaSourceId"], dtype=np.int64),
+            "id": np.asarray(sources["id"], dtype=np.int64),
             "is_real": is_real,
             "truth_class": np.asarray(self.truth_class, dtype=str),
             "truth_id": self.truth_id,

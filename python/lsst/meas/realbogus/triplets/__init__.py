@@ -22,15 +22,19 @@
 """Cutout triplets: the template/science/difference contract (`CHANNELS`,
 `CutoutConfig`), the stamp cutter the simulator measures with, the one
 triplet extractor that cuts for training and scoring alike, its compiled
-kernels, the `lsst.images` adapters with the one-pixel-grid check, and
-`BuildTripletsTask`, which writes ``rb_triplets``.
+kernels, the image adapters (`lsst.images` images and afw Exposures) with
+the one-pixel-grid check, and `BuildTripletsTask`, which writes
+``rb_triplets``.
 
 Modules: ``_contract`` (`CHANNELS`, `CutoutConfig`), ``_stamps``
 (`stamp_origin`, `extract_stamps`), ``_extractTriplets`` (`ImagePlanes`,
 `Triplets`, `extract_triplets`), ``_arrayKernels`` (its compiled kernels),
 ``_threads`` (its thread runner, internal), ``_images``
-(`planes_from_image`, `check_same_grid`, `extract_triplets_from_images`,
-`TripletImagesConfig`), ``_sourceCatalogs``, ``_connections`` and
+(`planes_from_image`, `planes_from_exposure`, `image_grid`,
+`check_same_grid`, `extract_triplets_from_images`, `TripletImagesConfig`),
+``_sourceCatalogs`` (`SourceColumnsConfig`, `as_astropy_table`, `psf_snr`,
+the catalog checks), ``_connections`` (`TripletInputConnections` and the
+storage classes it reads with, `TripletInputStorageConfig`) and
 ``_buildTriplets``.
 """
 

@@ -41,14 +41,14 @@ import lsst.pipe.base as pipeBase
 import lsst.pipe.base.connectionTypes as cT
 from lsst.utils.timer import timeMethod
 
-from ._connections import TripletInputConnections
+from ._connections import TripletInputConnections, TripletInputStorageConfig
 from ._contract import CHANNELS, CutoutConfig
 from ._extractTriplets import Triplets
 from ._images import TripletImagesConfig, extract_triplets_from_images
-from ._sourceCatalogs import SourceColumnsConfig, check_source_catalog, match_ids
+from ._sourceCatalogs import SourceColumnsConfig, as_astropy_table, check_source_catalog, match_ids
 
 if TYPE_CHECKING:
-    from lsst.images import DifferenceImage, VisitImage
+    from lsst.images import DifferenceImage, MaskedImage, VisitImage
 
 TRIPLET_COLUMNS = (
     "diaSourceId",
@@ -99,6 +99,7 @@ class BuildTripletsConfig(
     pipeBase.PipelineTaskConfig,
     SourceColumnsConfig,
     TripletImagesConfig,
+    TripletInputStorageConfig,
     pipelineConnections=BuildTripletsConnections,
 ):
     """Configuration of `BuildTripletsTask`."""
@@ -109,7 +110,6 @@ class BuildTripletsConfig(
         default=True,
         doc="Join the truth catalog for labels; if False, labels are -1 (for unlabelled data).",
     )
-    snrColumn = pexConfig.Field(dtype=str, default="snr", doc="Source signal-to-noise column.")
     labelColumn = pexConfig.Field(dtype=str, default="is_real", doc="Truth column: True for real.")
     truthClassColumn = pexConfig.Field(dtype=str, default="truth_class", doc="Truth column: kind of source.")
     injectedColumn = pexConfig.Field(
@@ -138,7 +138,7 @@ class BuildTripletsTask(pipeBase.PipelineTask):
     @timeMethod
     def run(
         self,
-        template: DifferenceImage,
+        template: MaskedImage,
         science: VisitImage,
         difference: DifferenceImage,
         diaSources: Table,
@@ -148,14 +148,14 @@ class BuildTripletsTask(pipeBase.PipelineTask):
 
         Parameters
         ----------
-        template : `lsst.images.DifferenceImage`
+        template : `lsst.images.MaskedImage` or `lsst.afw.image.Exposure`
             The template, warped to the science image.
-        science : `lsst.images.VisitImage`
+        science : `lsst.images.VisitImage` or `lsst.afw.image.Exposure`
             The science image.
-        difference : `lsst.images.DifferenceImage`
+        difference : `lsst.images.DifferenceImage` or `lsst.afw.image.Exposure`
             The difference image.
-        diaSources : `astropy.table.Table`
-            DIA sources, with id, position and SNR columns.
+        diaSources : `astropy.table.Table` or `lsst.afw.table.SourceCatalog`
+            DIA sources, with id, position and PSF flux columns.
         truth : `astropy.table.Table`, optional
             Labels by source id; required when ``config.doLabels``.
 
@@ -173,7 +173,9 @@ class BuildTripletsTask(pipeBase.PipelineTask):
             Raised if the three images are not on one pixel grid.
         """
         c = self.config
-        check_source_catalog(diaSources, [c.idColumn, c.xColumn, c.yColumn, c.snrColumn])
+        diaSources = as_astropy_table(diaSources)
+        check_source_catalog(diaSources,
+                             [c.idColumn, c.xColumn, c.yColumn, c.psfFluxColumn, c.psfFluxErrColumn])
         ids = np.asarray(diaSources[c.idColumn], dtype=np.int64)
         triplets = self.cutTriplets(template, science, difference, diaSources)
         labels, classes, injected = self.lookUpLabels(ids, truth)
@@ -188,7 +190,7 @@ class BuildTripletsTask(pipeBase.PipelineTask):
 
     @timeMethod
     def cutTriplets(
-        self, template: DifferenceImage, science: VisitImage, difference: DifferenceImage, diaSources: Table
+        self, template: MaskedImage, science: VisitImage, difference: DifferenceImage, diaSources: Table
     ) -> Triplets:
         """Cut the triplets of the DIA sources, in catalog order, with
         ``config.cutout``.
@@ -252,7 +254,7 @@ def make_triplet_table(
     table["label"] = labels
     table["truthClass"] = np.asarray(classes, dtype=str) if len(classes) else np.zeros(0, dtype="U1")
     table["injected"] = np.asarray(injected, dtype=bool)
-    table["snr"] = np.asarray(diaSources[config.snrColumn], dtype=np.float32)
+    table["snr"] = config.snr(diaSources).astype(np.float32)
     table["x"] = np.asarray(diaSources[config.xColumn], dtype=np.float32)
     table["y"] = np.asarray(diaSources[config.yColumn], dtype=np.float32)
     for name, values in triplets.flag_columns().items():

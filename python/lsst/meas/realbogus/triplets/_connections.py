@@ -20,17 +20,68 @@
 # along with this program.  If not, see <https://www.gnu.org/licenses/>.
 
 """Connections shared by the per-detector tasks: the AP pipeline's images
-and DIA sources, under their AP names.
+and DIA sources, under their AP names, with storage classes the config
+chooses.
+
+The defaults read a repository made by ``rb-simulate`` (lsst.images images,
+Parquet catalogs); ``config/ap/computeReliability.py`` reads what a real AP
+repository holds (``ExposureF`` images, a ``SourceCatalog`` read as an
+astropy table).
 """
 
 from __future__ import annotations
 
-__all__ = ["TripletInputConnections"]
+__all__ = ["TripletInputConnections", "TripletInputStorageConfig", "replace_storage_class"]
 
+import dataclasses
+
+import lsst.pex.config as pexConfig
 import lsst.pipe.base as pipeBase
 import lsst.pipe.base.connectionTypes as cT
 
 _DIMENSIONS = ("instrument", "visit", "detector")
+
+_IMAGE_STORAGE_CLASSES = (
+    "Storage class to read it with: an lsst.images type (VisitImage, DifferenceImage, MaskedImageV2) or an "
+    "afw Exposure (ExposureF, which needs lsst.afw); only its image, variance and mask planes and its WCS "
+    "are used."
+)
+
+
+class TripletInputStorageConfig(pexConfig.Config):
+    """Storage classes of the triplet inputs (a mixin of the configs of
+    the tasks that cut triplets; `TripletInputConnections` applies them).
+    """
+
+    scienceStorageClass = pexConfig.Field(
+        dtype=str, default="VisitImage", doc=f"Science image. {_IMAGE_STORAGE_CLASSES}"
+    )
+    templateStorageClass = pexConfig.Field(
+        dtype=str,
+        default="DifferenceImage",
+        doc="Warped template, used as a plain masked image (a real template, an afw ExposureF, carries no "
+        "detector, which its conversions to VisitImage or DifferenceImage need: read it as ExposureF). "
+        f"{_IMAGE_STORAGE_CLASSES}",
+    )
+    differenceStorageClass = pexConfig.Field(
+        dtype=str, default="DifferenceImage", doc=f"Difference image. {_IMAGE_STORAGE_CLASSES}"
+    )
+    diaSourcesStorageClass = pexConfig.Field(
+        dtype=str,
+        default="ArrowAstropy",
+        doc="Storage class to read the DIA sources with: ArrowAstropy (Parquet, as rb-simulate writes), "
+        "AstropyTable (converts a real SourceCatalog with afw's asAstropy) or SourceCatalog (an afw "
+        "catalog, converted by the task).",
+    )
+
+
+def replace_storage_class(connection: cT.BaseConnection, storage_class: str) -> cT.BaseConnection:
+    """Return a connection with another storage class (connections are
+    frozen dataclasses).
+    """
+    if connection.storageClass == storage_class:
+        return connection
+    return dataclasses.replace(connection, storageClass=storage_class)
 
 
 class TripletInputConnections(pipeBase.PipelineTaskConnections, dimensions=_DIMENSIONS):
@@ -60,3 +111,12 @@ class TripletInputConnections(pipeBase.PipelineTaskConnections, dimensions=_DIME
         storageClass="ArrowAstropy",
         dimensions=_DIMENSIONS,
     )
+
+    def __init__(self, *, config: TripletInputStorageConfig | None = None):
+        super().__init__(config=config)
+        if config is None:
+            return
+        self.science = replace_storage_class(self.science, config.scienceStorageClass)
+        self.template = replace_storage_class(self.template, config.templateStorageClass)
+        self.difference = replace_storage_class(self.difference, config.differenceStorageClass)
+        self.diaSources = replace_storage_class(self.diaSources, config.diaSourcesStorageClass)

@@ -19,13 +19,22 @@
 # You should have received a copy of the GNU General Public License
 # along with this program.  If not, see <https://www.gnu.org/licenses/>.
 
-"""Checks of the source catalogs the tasks read."""
+"""The source catalogs the tasks read: their column names, checks, and
+the astropy form of an afw catalog.
+
+The default column names are those ``lsst.afw.table`` gives a real
+``dia_source_unstandardized`` (a ``SourceCatalog``) in its astropy form
+(``asAstropy``, which the ``AstropyTable`` storage class converts with):
+``id``, ``slot_Centroid_x``, ``slot_Centroid_y``, ``base_PsfFlux_instFlux``
+and ``base_PsfFlux_instFluxErr``. The simulator writes the same names.
+"""
 
 from __future__ import annotations
 
-__all__ = ["SourceColumnsConfig", "check_source_catalog", "match_ids"]
+__all__ = ["SourceColumnsConfig", "as_astropy_table", "check_source_catalog", "match_ids", "psf_snr"]
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from astropy.table import Table
@@ -33,6 +42,42 @@ from astropy.table import Table
 import lsst.pex.config as pexConfig
 
 from ..errors import InvalidCatalogError
+
+
+def as_astropy_table(catalog: Any) -> Table:
+    """Return a catalog as an `astropy.table.Table`.
+
+    Parameters
+    ----------
+    catalog : `astropy.table.Table` or `lsst.afw.table.BaseCatalog`
+        An astropy table (returned as is) or an afw catalog, such as a
+        ``SourceCatalog`` read with its own storage class; an afw catalog is
+        converted with its ``asAstropy`` (copying, so that string and flag
+        fields come along), which gives the column names the tasks'
+        defaults expect.
+
+    Returns
+    -------
+    table : `astropy.table.Table`
+    """
+    if isinstance(catalog, Table):
+        return catalog
+    as_astropy = getattr(catalog, "asAstropy", None)
+    if as_astropy is None:
+        raise InvalidCatalogError(
+            f"expected an astropy table or an afw catalog; got {type(catalog).__name__}.",
+            {"catalogType": type(catalog).__name__},
+        )
+    return as_astropy(copy=True)
+
+
+def psf_snr(flux: np.ndarray, flux_err: np.ndarray) -> np.ndarray:
+    """Return the PSF-flux signal-to-noise ratio, ``flux / flux_err``, as
+    float64 (NaN or inf where the error is zero or not finite, as the
+    division gives).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(flux, dtype=np.float64) / np.asarray(flux_err, dtype=np.float64)
 
 
 def check_source_catalog(catalog: Table, required: Iterable[str], what: str = "DIA source catalog") -> None:
@@ -99,14 +144,41 @@ def match_ids(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
 class SourceColumnsConfig(pexConfig.Config):
     """Names of the DIA source columns the tasks read (a mixin of their
     configs).
+
+    The defaults are the names of a real ``dia_source_unstandardized`` in
+    its astropy form (afw's ``asAstropy``), which the simulator writes too;
+    the truth catalog's id column has the same name as the sources'.
     """
 
-    idColumn = pexConfig.Field(dtype=str, default="diaSourceId", doc="Source id column.")
-    xColumn = pexConfig.Field(dtype=str, default="x", doc="Source column position, pixels.")
-    yColumn = pexConfig.Field(dtype=str, default="y", doc="Source row position, pixels.")
+    idColumn = pexConfig.Field(
+        dtype=str, default="id", doc="Source id column (also the id column of dia_source_truth)."
+    )
+    xColumn = pexConfig.Field(
+        dtype=str, default="slot_Centroid_x", doc="Source column position, pixels (parent coordinates)."
+    )
+    yColumn = pexConfig.Field(
+        dtype=str, default="slot_Centroid_y", doc="Source row position, pixels (parent coordinates)."
+    )
+    psfFluxColumn = pexConfig.Field(
+        dtype=str, default="base_PsfFlux_instFlux",
+        doc="Source PSF flux column; the signal-to-noise ratio is this over psfFluxErrColumn.",
+    )
+    psfFluxErrColumn = pexConfig.Field(
+        dtype=str, default="base_PsfFlux_instFluxErr", doc="Source PSF flux error column."
+    )
 
     def positions(self, catalog: Table) -> tuple[np.ndarray, np.ndarray]:
         """Return the sources' ``x`` and ``y`` positions, pixels, as float64
         arrays in catalog order.
         """
         return np.asarray(catalog[self.xColumn], dtype=float), np.asarray(catalog[self.yColumn], dtype=float)
+
+    def snr(self, catalog: Table) -> np.ndarray:
+        """Return the sources' PSF-flux signal-to-noise ratio (`psf_snr`),
+        float64, in catalog order.
+
+        A real catalog has no ``snr`` column (the AP pipeline's
+        ``standardizeDiaSource`` makes one later, from the footprints), so
+        the ratio is computed from the PSF flux and its error.
+        """
+        return psf_snr(catalog[self.psfFluxColumn], catalog[self.psfFluxErrColumn])
