@@ -24,6 +24,7 @@ streaming, and device selection.
 """
 
 import contextlib
+import errno
 import io
 import os
 import shutil
@@ -66,6 +67,13 @@ from lsst.meas.realbogus.training._optimization import make_loss, make_optimizer
 from lsst.meas.realbogus.training._trainer import Trainer
 
 BIN = os.path.dirname(sys.executable)
+QUICK = ("-c", "epochs=3", "-c", "batchSize=8", "-c", "device=cpu", "-c", "numThreads=1",
+         "-c", "validationFraction=0.2", "-c", "progressBar=False")
+"""rb-train's flags for `quick_training_config`."""
+WRITE_PACKAGE = "lsst.meas.realbogus.cli.train.write_bytes_atomically"
+"""Where rb-train writes ``--package`` (patched to make the disk full)."""
+TASK_RUN = "lsst.meas.realbogus.cli.train.TrainRealBogusTask.run"
+"""The training rb-train runs (patched where the model itself does not matter)."""
 
 
 def train_in_process(root, **values):
@@ -234,11 +242,143 @@ class RbTrainCliTestCase(lsst.utils.tests.TestCase):
     def setUpClass(cls):
         cls.root = ci_repository()
 
+    def setUp(self):
+        # rb-train's default checkpoints go under $XDG_CACHE_HOME: a directory of the test's own.
+        cache = tempfile.mkdtemp(prefix="rb_cache_")
+        self.addCleanup(shutil.rmtree, cache, ignore_errors=True)
+        patcher = mock.patch.dict(os.environ, {"XDG_CACHE_HOME": cache})
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        self.checkpoints = os.path.join(cache, "meas_realbogus", "rb-train")
+        os.makedirs(self.checkpoints)
+
     def run_cli(self, *args):
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(list(args))
         return code, out.getvalue(), err.getvalue()
+
+    # -- rb-train's outputs and checkpoints (doc/reliability.rst, "Command-line outputs") ----------------
+
+    def test_package_path_checked_before_training(self):
+        """``--package /proc/model.zip``, or a file that is not a model
+        package, is refused with one line before any training.
+        """
+        tmp = tempfile.mkdtemp(prefix="rb_cli_")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        notes = os.path.join(tmp, "notes.zip")
+        with open(notes, "wb") as stream:
+            stream.write(b"my notes")
+        for package, message in (("/proc/model.zip", "cannot write --package /proc/model.zip"),
+                                 (notes, f"--package {notes} exists and is not a model package")):
+            with self.subTest(package=package):
+                with mock.patch("lsst.meas.realbogus.training._trainRealBogus.train") as never:
+                    code, _, err = self.run_cli(self.root, "-i", TRIPLETS, "--tract", "3080",
+                                                "--package", package)
+                self.assertEqual(code, 2)
+                lines = err.strip().splitlines()
+                self.assertEqual(len(lines), 1, err)
+                self.assertIn(message, lines[0])
+                never.assert_not_called()
+        with open(notes, "rb") as stream:
+            self.assertEqual(stream.read(), b"my notes")
+
+    def test_model_stored_in_butler_when_package_cannot_be_written(self):
+        """The Butler put comes first; a --package that fails after training
+        (a full disk) is reported with exit status 1 and where the model is.
+        """
+        tmp = tempfile.mkdtemp(prefix="rb_cli_")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        path = os.path.join(tmp, "model.zip")
+        full = OSError(errno.ENOSPC, "No space left on device")
+        with mock.patch(WRITE_PACKAGE, side_effect=full, create=True):
+            code, _, err = self.run_cli(self.root, "-i", TRIPLETS, "--tract", "3080", "-o", "cli/fullDisk",
+                                        "--package", path, *QUICK)
+        self.assertEqual(code, 1, err)
+        lines = err.strip().splitlines()
+        self.assertEqual(len(lines), 1, err)
+        self.assertIn(f"cannot write --package {path}: No space left on device; it is stored in RUN "
+                      "collection 'cli/fullDisk'", lines[0])
+        stored = Butler.from_config(self.root).get("rb_model", collections="cli/fullDisk")
+        self.assertIn(stored.version, lines[0])
+        self.assertFalse(os.path.exists(path))
+        # The model is safe in the Butler: rb-train's own checkpoint is gone.
+        self.assertEqual(os.listdir(self.checkpoints), [])
+
+    def test_default_checkpoint_kept_when_nothing_holds_the_model_then_resumed(self):
+        """Without checkpointDir, rb-train checkpoints into a directory it
+        names at start; when nothing could take the model, the checkpoint
+        stays, and the same command resumes from it (no training) to the
+        weights of an uninterrupted run, then removes it.
+        """
+        tmp = tempfile.mkdtemp(prefix="rb_cli_")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        path = os.path.join(tmp, "model.zip")
+        args = (self.root, "-i", TRIPLETS, "--tract", "3080", "--package", path, *QUICK)
+        full = OSError(errno.ENOSPC, "No space left on device")
+        with mock.patch(WRITE_PACKAGE, side_effect=full, create=True):
+            with self.assertLogs(level="INFO") as logs:
+                code, _, err = self.run_cli(*args)
+        self.assertEqual(code, 1, err)
+        [directory] = [os.path.join(self.checkpoints, name) for name in os.listdir(self.checkpoints)]
+        self.assertTrue(any(f"Checkpoints in {directory}" in line for line in logs.output), logs.output)
+        self.assertIn(f"the checkpoint in {directory} is kept", err)
+        self.assertTrue(os.path.exists(os.path.join(directory, "checkpoint.pt")))
+        with self.assertLogs(level="INFO") as logs:
+            code, _, err = self.run_cli(*args)
+        self.assertEqual(code, 0, err)
+        resumed = [line for line in logs.output if f"Resumed from {directory}" in line]
+        self.assertTrue(resumed and "after epoch 3" in resumed[0], logs.output)
+        self.assertEqual(ModelPackage.read(path).weights_bytes, train_in_process(self.root).weights_bytes)
+        self.assertFalse(os.path.exists(directory))
+
+    def _small_model(self):
+        from lsst.meas.realbogus.models import build_model, make_model_config
+        from lsst.meas.realbogus.triplets import CutoutConfig
+
+        config = make_model_config("rbcnn", {})
+        return ModelPackage.from_model(build_model("rbcnn", 51, config), architecture="rbcnn",
+                                       model_config=config.toDict(), cutout_config=CutoutConfig())
+
+    def test_package_written_when_butler_put_fails(self):
+        """Whatever the Butler put raises, the model still reaches --package,
+        and one line says so (exit status 1).
+        """
+        tmp = tempfile.mkdtemp(prefix="rb_cli_")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        path = os.path.join(tmp, "model.zip")
+        model = self._small_model()
+        with mock.patch(TASK_RUN, return_value=mock.Mock(model=model)), \
+                mock.patch("lsst.meas.realbogus.cli.train.put_model",
+                           side_effect=RuntimeError("database is locked")):
+            code, _, err = self.run_cli(self.root, "-i", TRIPLETS, "--tract", "3080", "-o", "cli/locked",
+                                        "--package", path, "--no-checkpoint")
+        self.assertEqual(code, 1, err)
+        lines = err.strip().splitlines()
+        self.assertEqual(len(lines), 1, err)
+        self.assertEqual(lines[0], f"rb-train: error: trained rb_model {model.version} but cannot store "
+                         f"it in RUN collection 'cli/locked': database is locked; it is stored in {path}.")
+        self.assertEqual(ModelPackage.read(path), model)
+
+    def test_ctrl_c_ends_with_one_line_naming_the_checkpoint(self):
+        tmp = tempfile.mkdtemp(prefix="rb_cli_")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        args = (self.root, "-i", TRIPLETS, "--tract", "3080", "--package", os.path.join(tmp, "model.zip"),
+                "-c", f"checkpointDir={tmp}")
+        with mock.patch(TASK_RUN, side_effect=KeyboardInterrupt):
+            code, _, err = self.run_cli(*args)
+        self.assertEqual(code, 130)
+        self.assertEqual(err.strip().splitlines(), [
+            "rb-train: interrupted; no epoch had finished, so there is no checkpoint yet; the same command "
+            "starts again."])
+        open(os.path.join(tmp, "checkpoint.pt"), "wb").close()
+        with mock.patch(TASK_RUN, side_effect=KeyboardInterrupt):
+            code, _, err = self.run_cli(*args)
+        self.assertEqual(code, 130)
+        self.assertEqual(err.strip().splitlines(), [
+            f"rb-train: interrupted; the checkpoint of the last finished epoch is in {tmp}: run the same "
+            "command again to resume from it."])
+        self.assertFalse(os.path.exists(os.path.join(tmp, "model.zip")))
 
     def test_cli_writes_package_and_dataset(self):
         tmp = tempfile.mkdtemp(prefix="rb_cli_")

@@ -23,14 +23,16 @@
 
 from __future__ import annotations
 
-__all__ = ["main"]
+__all__ = ["check_gallery_output", "main", "write_gallery_file"]
 
 import argparse
 import logging
 import sys
+from typing import Any
 
-from ..errors import GalleryError, one_line
+from ..errors import CliError, GalleryError, one_line
 from ..evaluation import write_gallery
+from ._files import check_output, is_gallery, tag_gallery_png, write_atomically
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,7 +42,10 @@ def _parser() -> argparse.ArgumentParser:
         "simulated repository: one row per truth class, one column per example (DMTN-272 Fig. 10).",
     )
     parser.add_argument("repo", help="Butler repository (read-only).")
-    parser.add_argument("output", help="PNG file to write.")
+    parser.add_argument("output", help="PNG file to write (atomically; its directory is created if needed). "
+                        "An existing file is replaced only if rb-gallery wrote it, or with --overwrite.")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="Replace OUTPUT even if it is not an rb-gallery PNG.")
     parser.add_argument("--collections", action="append", metavar="C",
                         help="Collection(s) to search; repeat or comma-separate. Default: DC2/sim.")
     parser.add_argument("--per-class", type=int, default=4, metavar="N",
@@ -50,6 +55,41 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--where", help="Butler query expression restricting the detector-visits.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the choice of examples (default 0).")
     return parser
+
+
+def check_gallery_output(path: str, overwrite: bool, option: str = "OUTPUT") -> str:
+    """Check a gallery's output path before any work (see
+    `lsst.meas.realbogus.cli._files.check_output`); return the path to
+    write.
+
+    Raises
+    ------
+    lsst.meas.realbogus.errors.CliError
+        Raised if the path may not be written.
+    """
+    return check_output(path, what="an rb-gallery PNG", is_own=is_gallery, overwrite=overwrite, option=option,
+                        make_parents=True)
+
+
+def write_gallery_file(repo: str, target: str, **kwargs: Any) -> dict[str, int]:
+    """Draw a gallery (`lsst.meas.realbogus.evaluation.write_gallery`) into
+    a temporary file, mark it as rb-gallery's (a PNG ``Software`` text
+    chunk) and rename it onto ``target`` (a path `check_gallery_output`
+    returned).
+
+    Returns
+    -------
+    counts : `dict` [`str`, `int`]
+        Examples drawn per truth class.
+    """
+    counts: dict[str, int] = {}
+
+    def write(tmp: str) -> None:
+        counts.update(write_gallery(repo, tmp, **kwargs))
+        tag_gallery_png(tmp)
+
+    write_atomically(target, write)
+    return counts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,8 +109,12 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--per-class must be >= 1; got {args.per_class}.")
         if args.size < 1:
             raise ValueError(f"--size must be >= 1; got {args.size}.")
-        counts = write_gallery(args.repo, args.output, collections=collections_arg,
-                               per_class=args.per_class, size=args.size, where=args.where, seed=args.seed)
+        target = check_gallery_output(args.output, args.overwrite)
+        counts = write_gallery_file(args.repo, target, collections=collections_arg, per_class=args.per_class,
+                                    size=args.size, where=args.where, seed=args.seed)
+    except CliError as exc:
+        print(f"rb-gallery: error: {exc}", file=sys.stderr)
+        return 2
     except (GalleryError, ValueError, OSError) as exc:
         print(f"rb-gallery: error: {one_line(exc)}", file=sys.stderr)
         return 2

@@ -34,6 +34,7 @@ import lsst.pipe.base as pipeBase
 
 from ..errors import CliError, RealBogusError, one_line
 from ..evaluation import PLOT_NAMES, format_summary, open_butler, query_inputs, render_report
+from ._files import check_output, is_report, mark_report, write_bytes_atomically
 
 if TYPE_CHECKING:
     from lsst.daf.butler import Butler
@@ -48,7 +49,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="Collection(s) holding rb_metrics (repeatable).")
     parser.add_argument("--tract", type=int, required=True)
     parser.add_argument("--skymap", default="DC2")
-    parser.add_argument("--output", "-o", default="rb_report.html", help="HTML file to write.")
+    parser.add_argument("--output", "-o", default="rb_report.html",
+                        help="HTML file to write (atomically). An existing file is replaced only if it is an "
+                        "rb-report page, or with --overwrite.")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="Replace the --output file even if it is not an rb-report page.")
     parser.add_argument("--evaluate", action="store_true",
                         help="Evaluate the tract here, with evaluateRealBogus's code and default config, "
                         "instead of reading rb_metrics: the collections must hold dia_source_reliability, "
@@ -70,14 +75,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.threshold is not None and not args.evaluate:
             raise CliError("--threshold needs --evaluate (rb_metrics already has its threshold).")
+        # Before the evaluation: -o must not be (say) the repository's registry.
+        target = check_output(args.output, what="an rb-report page", is_own=is_report,
+                              overwrite=args.overwrite, option="-o")
         butler = open_butler(args.repo)
         metrics, images = _evaluate(butler, args) if args.evaluate else _read(butler, args)
         page = render_report(metrics, images, f"Real/bogus evaluation: {args.skymap} tract {args.tract}")
         try:
-            with open(args.output, "w") as stream:
-                stream.write(page)
+            write_bytes_atomically(target, mark_report(page).encode("utf-8"))
         except OSError as exc:
-            raise CliError(f"cannot write {args.output}: {exc.strerror}") from None
+            raise CliError(f"cannot write {args.output}: {exc.strerror or exc}") from None
         print(format_summary(metrics))
         print(f"Wrote {args.output} ({len(images)} plots).")
     except CliError as exc:
