@@ -22,25 +22,38 @@
 """End-to-end tests of ``rb-simulate``: repositories, queries, determinism, errors."""
 
 import contextlib
+import errno
+import glob
 import hashlib
 import io
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
+from unittest import mock
 
 import numpy as np
 
 import lsst.utils.tests
 from lsst.daf.butler import Butler
 from lsst.meas.realbogus.cli.simulate import main
-from lsst.meas.realbogus.simulation import BOGUS_CLASSES, REAL_CLASSES
+from lsst.meas.realbogus.simulation import (
+    BOGUS_CLASSES,
+    INCOMPLETE_MARKER,
+    REAL_CLASSES,
+    write_detector_visit,
+)
+from lsst.meas.realbogus.triplets import psf_snr
 
 DATASETS = ("preliminary_visit_image", "template_detector", "difference_image", "dia_source_unstandardized",
             "dia_source_truth")
 BUTLER = os.path.join(os.path.dirname(sys.executable), "butler")
+RB_SIMULATE = os.path.join(os.path.dirname(sys.executable), "rb-simulate")
 
 
 def _run_cli(*argv):
@@ -138,14 +151,23 @@ class RbSimulateTestCase(lsst.utils.tests.TestCase):
         for ref in butler.query_datasets("dia_source_unstandardized"):
             sources = butler.get(ref)
             truth = butler.get("dia_source_truth", ref.dataId)
-            self.assertEqual(list(sources["diaSourceId"]), list(truth["diaSourceId"]))
-            for col in ("diaSourceId", "x", "y", "coord_ra", "coord_dec", "psfFlux", "psfFluxErr", "snr",
-                        "ixx", "iyy", "ixy", "pixelFlags_edge", "pixelFlags_saturated"):
+            self.assertEqual(list(sources["id"]), list(truth["id"]))
+            # The names afw's asAstropy gives a real dia_source_unstandardized.
+            for col in ("id", "coord_ra", "coord_dec", "parent", "slot_Centroid_x", "slot_Centroid_y",
+                        "base_PsfFlux_instFlux", "base_PsfFlux_instFluxErr", "slot_Shape_xx", "slot_Shape_yy",
+                        "slot_Shape_xy", "base_PixelFlags_flag_edge", "base_PixelFlags_flag_saturated",
+                        "is_negative", "reliability", "reliabilityVersion"):
                 self.assertIn(col, sources.colnames)
+            self.assertNotIn("snr", sources.colnames)
+            # Radians, as afw's Angle fields: DC2's tracts lie at Dec -35 and -42 deg.
+            dec = np.abs(np.asarray(sources["coord_dec"]))
+            self.assertTrue(np.all((dec > 0.5) & (dec < 0.8)), dec)
+            self.assertTrue(np.all(np.isnan(sources["reliability"])))
             # Detected at 5 sigma in the PSF-filtered image; the PSF-fit SNR
             # of a non-PSF-like artifact (a cosmic ray) can be lower.
             self.assertTrue(np.all(np.abs(sources["peakSignificance"]) >= 5.0))
-            self.assertTrue(np.all(np.isfinite(sources["snr"])))
+            self.assertTrue(np.all(np.isfinite(psf_snr(sources["base_PsfFlux_instFlux"],
+                                                       sources["base_PsfFlux_instFluxErr"]))))
             n += len(truth)
             real += int(np.sum(truth["is_real"]))
             classes |= set(truth["truth_class"])
@@ -243,6 +265,290 @@ class CliErrorTestCase(lsst.utils.tests.TestCase):
         # --overwrite does not delete something that is not a butler repository.
         self._assert_one_line_error([root, "--preset", "ci", "--overwrite"], "butler")
         self.assertEqual(_tree_state(root), before)
+
+
+# -- Hostile inputs (doc/reliability.rst, "Command-line outputs and interrupted worlds") ------------------
+
+# Run in a child process under RLIMIT_DATA: a regression that lets a case through to its huge
+# allocation fails there (MemoryError, recorded) instead of exhausting the machine.
+_HOSTILE_CHILD = r"""
+import contextlib, io, json, os, resource, sys, traceback
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+from lsst.meas.realbogus.cli.simulate import main
+results = []
+for case in json.loads(sys.argv[2]):
+    root = case["argv"][0]
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            code = main(case["argv"])
+    except BaseException as exc:
+        code, err = "raised", io.StringIO(traceback.format_exc(limit=-3))
+    results.append({"code": code, "stderr": err.getvalue(), "written": os.path.exists(root)})
+print(json.dumps(results))
+"""
+_CHILD_DATA_LIMIT = 3 << 30
+
+
+class HostileConfigTestCase(lsst.utils.tests.TestCase):
+    """Every value that once gave a traceback (or a 37 GiB allocation, or a
+    plan that never ended) is refused with one line before anything is
+    written.
+    """
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="rb_hostile_")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+
+    def test_hostile_values_refused_in_one_line_before_anything_is_written(self):
+        nan_file = os.path.join(self.tmp, "nan.py")
+        with open(nan_file, "w") as stream:
+            stream.write("config.reals.magBright = float('nan')\n")
+        cases = [  # (overrides, a fragment of the one line)
+            (["--seed", "-5"], "seed must be >= 0"),
+            (["-c", "survey.bands=[]"], "survey.bands is empty"),
+            (["-c", "survey.pixelScale=0"], "survey.pixelScale must be > 0"),
+            (["-c", "survey.detectorWidth=100000", "-c", "survey.detectorHeight=100000"], "memory"),
+            (["-c", "survey.tracts=[]"], "survey.tracts is empty"),
+            (["-c", "survey.tracts=[3080, 3080]"], "names a tract twice"),
+            (["-c", "survey.visitsPerTract=1000000"], "visit ids"),
+            (["-c", "survey.tracts=[3080]", "-c", "survey.visitsPerTract=100000000"],
+             "more than the 200,000 one world may plan"),
+            (["-c", "survey.exposureTime=0"], "survey.exposureTime"),
+            (["-c", "survey.exposureTime=1e30"], "survey.exposureTime"),
+            (["-c", "survey.pixelScale=1e-30"], "PSF FWHM"),
+            (["-c", "survey.pixelScale=0.01"], "PSF FWHM"),
+            (["-c", "template.fwhm=1e-30"], "PSF FWHM"),
+            (["-c", "survey.psfEllipticity=1e30"], "survey.psfEllipticity"),
+            (["-c", "survey.psfFwhmGradient=1e30"], "survey.psfFwhmGradient"),
+            (["-c", "template.psfModelError=1e30"], "template.psfModelError"),
+            (["-c", "template.warpCorrelation=1e30"], "template.warpCorrelation"),
+            (["-c", "survey.skyScatter=1e30"], "survey.skyScatter"),
+            (["-c", "survey.psfProfile=moffat", "-c", "survey.psfMoffatBeta=1.1"], "psfMoffatBeta"),
+            (["-c", "scene.starDensity=1e30"], "scene.starDensity"),
+            (["-c", "scene.galaxyCountSlope=1e-30"], "scene.galaxyCountSlope"),
+            (["-c", "scene.starMagBright=1e30"], "scene.starMagBright"),
+            (["-c", "injection.tracts=[3080]", "-c", "injection.starsPerMegapixel=1e30"],
+             "injection.starsPerMegapixel"),
+            (["-C", nan_file], "reals.magBright must be a finite number"),
+            (["-c", "survey.physicalFilters={'r': 'r_other'}"], "survey.physicalFilters"),
+            (["-c", "artifacts.dipoleOffset=[]"], "artifacts.dipoleOffset"),
+            (["-c", "run=../outside"], "run must be"),
+            (["--gallery", "/proc/gallery.png"], "--gallery /proc/gallery.png"),
+        ]
+        argvs = [{"argv": [os.path.join(self.tmp, f"r{i}"), "--preset", "ci", "--no-progress", *extra]}
+                 for i, (extra, _) in enumerate(cases)]
+        child = subprocess.run([sys.executable, "-c", _HOSTILE_CHILD, str(_CHILD_DATA_LIMIT),
+                                json.dumps(argvs)], capture_output=True, text=True, timeout=300)
+        self.assertEqual(child.returncode, 0, child.stderr[-3000:])
+        results = json.loads(child.stdout.strip().splitlines()[-1])
+        for (extra, fragment), result in zip(cases, results):
+            with self.subTest(extra=extra):
+                lines = result["stderr"].strip().splitlines()
+                self.assertEqual(result["code"], 2, result["stderr"][-1500:])
+                self.assertEqual(len(lines), 1, result["stderr"])
+                self.assertTrue(lines[0].startswith("rb-simulate: error:"), lines[0])
+                self.assertIn(fragment, lines[0])
+                self.assertFalse(result["written"], "something was written")
+
+    def test_configuration_that_cannot_be_simulated_is_refused_before_writing(self):
+        """What no check foresees fails on the first detector-visit, which
+        is simulated in memory before anything is written.
+        """
+        root = os.path.join(self.tmp, "r")
+        with mock.patch("lsst.meas.realbogus.simulation._simulator.simulate_detector_visit",
+                        side_effect=ValueError("lam value too large")):
+            code, out, err = _run_cli(root, "--preset", "ci", "--no-progress")
+        self.assertEqual(code, 2, err)
+        lines = err.strip().splitlines()
+        self.assertEqual(len(lines), 1, err)
+        self.assertIn("cannot be simulated", lines[0])
+        self.assertIn("lam value too large", lines[0])
+        self.assertFalse(os.path.exists(root))
+
+    def test_memory_estimate_bounds_a_measured_detector_visit(self):
+        """`memory_needed` is not below the peak RSS of a real
+        detector-visit (1024 x 1024 px, measured with getrusage in a child
+        process), and the per-pixel part is not absurdly above it.
+        """
+        from lsst.meas.realbogus.simulation import make_config, memory_needed
+
+        root = os.path.join(self.tmp, "m")
+        side = 1024
+        script = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+                  "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+                  "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)")
+        measured = int(subprocess.run(
+            [sys.executable, "-c", script, RB_SIMULATE, root, "--preset", "ci", "--no-progress",
+             "-c", "survey.tracts=[3080]", "-c", "survey.visitsPerTract=1",
+             "-c", "survey.detectorsPerVisit=1", "-c", f"survey.detectorWidth={side}",
+             "-c", f"survey.detectorHeight={side}"],
+            capture_output=True, text=True, check=True, timeout=300).stdout.strip())
+        config = make_config("ci")
+        config.survey.detectorWidth = config.survey.detectorHeight = side
+        per_process, total = memory_needed(config, jobs=1)
+        self.assertEqual(per_process, total)
+        self.assertLessEqual(measured, per_process)
+        self.assertLess(per_process, 1.6 * measured)
+
+
+class InterruptedWorldTestCase(lsst.utils.tests.TestCase):
+    """A world interrupted by SIGINT, SIGKILL or a full disk is marked
+    incomplete, is reported so in the CLI's words, and ``--resume`` finishes
+    it to the datasets of an uninterrupted run.
+    """
+
+    ARGS = ("--preset", "ci", "--no-progress", "-c", "survey.visitsPerTract=1", "--seed", "7")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="rb_interrupted_")
+        cls.reference = os.path.join(cls.tmp, "reference")
+        code, _, err = _run_cli(cls.reference, *cls.ARGS)
+        assert code == 0, err
+        cls.checksum = _repo_checksum(cls.reference)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def _root(self, name):
+        root = os.path.join(self.tmp, name)
+        self.addCleanup(shutil.rmtree, root, ignore_errors=True)
+        return root
+
+    def _interrupt(self, root, sig, jobs):
+        """Start rb-simulate, send ``sig`` to its process group once its
+        first difference image is on disk; return (returncode, stderr).
+        """
+        proc = subprocess.Popen([RB_SIMULATE, root, *self.ARGS, "-j", str(jobs)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        pattern = os.path.join(root, "DC2", "sim", "difference_image", "**", "*.fits")
+        deadline = time.monotonic() + 240
+        while proc.poll() is None and time.monotonic() < deadline and not glob.glob(pattern, recursive=True):
+            time.sleep(0.02)
+        self.assertIsNone(proc.poll(), "rb-simulate ended before it could be interrupted")
+        os.killpg(proc.pid, sig)
+        _, err = proc.communicate(timeout=240)
+        return proc.returncode, err
+
+    def _assert_reported_incomplete(self, root):
+        self.assertTrue(os.path.exists(os.path.join(root, INCOMPLETE_MARKER)))
+        code, _, err = _run_cli(root, *self.ARGS)
+        self.assertEqual(code, 2)
+        self.assertEqual(err.strip().splitlines(), [
+            f"rb-simulate: error: {root} holds an incomplete rb-simulate world (interrupted?); re-run with "
+            "--resume to finish it or --overwrite to start again."])
+
+    def _assert_resumes_to_reference(self, root):
+        code, out, err = _run_cli(root, *self.ARGS, "--resume")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(_repo_checksum(root), self.checksum)
+        self.assertFalse(os.path.exists(os.path.join(root, INCOMPLETE_MARKER)))
+        return out
+
+    def test_sigint_ends_with_one_line_and_resume_finishes(self):
+        root = self._root("sigint")
+        code, err = self._interrupt(root, signal.SIGINT, jobs=2)
+        self.assertEqual(code, 130, err[-3000:])
+        self.assertNotIn("Traceback", err)
+        lines = [line for line in err.strip().splitlines() if line.startswith("rb-simulate:")]
+        self.assertEqual(lines, [f"rb-simulate: interrupted; {root} is marked incomplete: re-run with "
+                                 "--resume to finish it or --overwrite to start again."])
+        self.assertEqual(err.strip().splitlines()[-1], lines[0])
+        self._assert_reported_incomplete(root)
+        self._assert_resumes_to_reference(root)
+
+    def test_sigkill_then_resume_equals_uninterrupted(self):
+        root = self._root("sigkill")
+        code, _ = self._interrupt(root, signal.SIGKILL, jobs=1)
+        self.assertEqual(code, -signal.SIGKILL)
+        self._assert_reported_incomplete(root)
+        self._assert_resumes_to_reference(root)
+
+    def test_full_disk_one_line_then_resume(self):
+        root = self._root("full")
+        calls = []
+
+        def fail_second(butler, run, product):
+            calls.append(product.data_id)
+            if len(calls) == 2:
+                full = OSError(errno.ENOSPC, "No space left on device")
+                raise RuntimeError("Failed to serialize dataset") from full
+            return write_detector_visit(butler, run, product)
+
+        with mock.patch("lsst.meas.realbogus.simulation._simulator.write_detector_visit",
+                        side_effect=fail_second):
+            code, _, err = _run_cli(root, *self.ARGS)
+        self.assertEqual(code, 1)
+        lines = err.strip().splitlines()
+        self.assertEqual(len(lines), 1, err)
+        self.assertIn("No space left on device", lines[0])
+        self.assertIn("--resume", lines[0])
+        self._assert_reported_incomplete(root)
+        out = self._assert_resumes_to_reference(root)
+        self.assertIn("1 detector-visits were already written", out)
+
+    def test_resume_rewrites_partial_and_orphaned_detector_visits(self):
+        """A detector-visit with some of its five datasets, and one whose
+        files are on disk but not in the registry (a kill inside a write),
+        are written again; the complete ones are kept.
+        """
+        root = self._root("partial")
+        shutil.copytree(self.reference, root)
+        butler = Butler.from_config(root, writeable=True)
+        refs = sorted(butler.query_datasets("difference_image", collections="DC2/sim"),
+                      key=lambda r: (r.dataId["visit"], r.dataId["detector"]))
+        kept = refs[2].dataId
+        kept_id = butler.find_dataset("dia_source_truth", kept, collections="DC2/sim").id
+        partial = [butler.find_dataset(name, refs[0].dataId, collections="DC2/sim")
+                   for name in ("difference_image", "dia_source_truth")]
+        orphan = [butler.find_dataset(name, refs[1].dataId, collections="DC2/sim") for name in DATASETS]
+        orphan_files = {str(butler.getURI(ref).ospath): open(butler.getURI(ref).ospath, "rb").read()
+                        for ref in orphan}
+        butler.pruneDatasets(partial + orphan, purge=True, unstore=True, disassociate=True)
+        for path, data in orphan_files.items():
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as stream:
+                stream.write(data)
+        with open(os.path.join(root, INCOMPLETE_MARKER), "w") as stream:
+            stream.write("{}\n")
+        out = self._assert_resumes_to_reference(root)
+        self.assertIn("2 detector-visits were already written", out)
+        butler = Butler.from_config(root, collections="DC2/sim")
+        self.assertEqual(butler.find_dataset("dia_source_truth", kept).id, kept_id)
+
+    def test_resume_refuses_another_configuration(self):
+        root = self._root("other")
+        shutil.copytree(self.reference, root)
+        with open(os.path.join(root, INCOMPLETE_MARKER), "w") as stream:
+            stream.write("{}\n")
+        before = _tree_state(root)
+        code, _, err = _run_cli(root, *self.ARGS[:-1], "8", "--resume")
+        self.assertEqual(code, 2)
+        lines = err.strip().splitlines()
+        self.assertEqual(len(lines), 1, err)
+        self.assertIn("another configuration (seed: 7 != 8)", lines[0])
+        self.assertEqual(_tree_state(root), before)
+
+    def test_overwrite_starts_an_incomplete_world_again(self):
+        root = self._root("again")
+        shutil.copytree(self.reference, root)
+        with open(os.path.join(root, INCOMPLETE_MARKER), "w") as stream:
+            stream.write("{}\n")
+        code, _, err = _run_cli(root, *self.ARGS, "--overwrite")
+        self.assertEqual(code, 0, err)
+        self.assertFalse(os.path.exists(os.path.join(root, INCOMPLETE_MARKER)))
+        self.assertEqual(_repo_checksum(root), self.checksum)
+
+    def test_rerun_on_a_finished_world_speaks_the_cli_words(self):
+        code, _, err = _run_cli(self.reference, *self.ARGS)
+        self.assertEqual(code, 2)
+        self.assertEqual(err.strip().splitlines(), [
+            f"rb-simulate: error: {self.reference} already holds a Butler repository; pass --overwrite to "
+            "replace it."])
+        self.assertNotIn("overwrite=True", err)
 
 
 def setup_module(module):

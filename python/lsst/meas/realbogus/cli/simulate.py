@@ -29,8 +29,8 @@ import argparse
 import logging
 import sys
 
-from ..errors import CliError, RepositoryExistsError, UnknownPresetError, one_line
-from ..simulation import SimulationConfig, Simulator, make_config
+from ..errors import CliError, RealBogusError, UnknownPresetError, one_line
+from ..simulation import SimulationConfig, Simulator, make_config, world_state
 from ._options import apply_config_overrides
 
 
@@ -49,13 +49,20 @@ def _parser() -> argparse.ArgumentParser:
                         "(tract 4024, natural mix, large enough to judge OSS-REQ-0353). Default: demo.")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="Worker processes (default 1).")
     parser.add_argument("--config-file", "-C", action="append", default=[],
-                        help="pex_config override file(s), applied after the preset.")
+                        help="pex_config override file(s), applied after the preset. They are executed as "
+                        "Python code: use only files you trust.")
     parser.add_argument("--config", "-c", action="append", default=[], metavar="FIELD=VALUE",
                         help="Config override, e.g. -c survey.visitsPerTract=4 (after files).")
     parser.add_argument("--seed", type=int, help="Master random seed (overrides the config).")
     parser.add_argument("--overwrite", action="store_true",
-                        help="Replace an existing butler repository at REPO.")
-    parser.add_argument("--gallery", metavar="PNG", help="Also write a gallery of example triplets per class.")
+                        help="Replace an existing butler repository (or an incomplete world) at REPO, and a "
+                        "--gallery file that rb-gallery did not write.")
+    parser.add_argument("--resume", action="store_true",
+                        help="Finish the world at REPO that an interrupted or failed rb-simulate left "
+                        "incomplete: with the same options, the detector-visits already written are kept "
+                        "and the others simulated, as an uninterrupted run would have.")
+    parser.add_argument("--gallery", metavar="PNG", help="Also write a gallery of example triplets per class "
+                        "(its path is checked before the simulation).")
     parser.add_argument("--show-config", action="store_true", help="Print the final config and exit.")
     parser.add_argument("--no-progress", action="store_true", help="Log lines instead of a progress bar.")
     parser.add_argument("--register-only", action="store_true",
@@ -90,7 +97,16 @@ def build_config(args: argparse.Namespace) -> SimulationConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``rb-simulate``."""
+    """Entry point of ``rb-simulate``.
+
+    Returns
+    -------
+    status : `int`
+        0 on success; 2 on a user error, found before anything is written
+        (one line on stderr); 1 if writing the repository failed (a full
+        disk: one line; REPO is left marked incomplete); 130 after a
+        Ctrl-C (one line; REPO is left marked incomplete).
+    """
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -98,27 +114,90 @@ def main(argv: list[str] | None = None) -> int:
         if args.show_config:
             config.saveToStream(sys.stdout)
             return 0
-        simulator = Simulator(config)
-        try:
-            summary = simulator.run(args.repo, jobs=args.jobs, overwrite=args.overwrite,
-                                    progress=False if args.no_progress else None,
-                                    register_only=args.register_only)
-        except RepositoryExistsError as exc:
-            raise CliError(str(exc)) from None
-        if args.register_only:
-            print(f"registered {len(simulator.specs)} detector-visits in {args.repo}; simulate them with "
-                  f"pipelines/Simulate.yaml (-i {config.run}/config -o {config.run}).")
-            return 0
-        print(summary.format())
+        if args.overwrite and args.resume:
+            raise CliError("give one of --overwrite (start again) and --resume (finish an incomplete world).")
+        _check_repository(args.repo, args.overwrite, args.resume)
+        gallery = None
         if args.gallery:
-            from ..evaluation import write_gallery  # matplotlib only when asked for
+            from .gallery import check_gallery_output
 
-            write_gallery(args.repo, args.gallery, collections=config.run)
-            print(f"gallery written to {args.gallery}")
+            gallery = check_gallery_output(args.gallery, args.overwrite, option="--gallery")
+        simulator = Simulator(config)
+        summary = simulator.run(args.repo, jobs=args.jobs, overwrite=args.overwrite, resume=args.resume,
+                                progress=False if args.no_progress else None,
+                                register_only=args.register_only)
     except CliError as exc:
         print(f"rb-simulate: error: {exc}", file=sys.stderr)
         return 2
+    except RealBogusError as exc:  # refused before anything was written
+        print(f"rb-simulate: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"rb-simulate: interrupted; {_left(args.repo)}", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        os_error = _os_error(exc)
+        if os_error is None:
+            raise  # a bug: its traceback is what to report
+        print(f"rb-simulate: error: {os_error.strerror or os_error} ({os_error.filename or 'writing'}); "
+              f"{_left(args.repo)}", file=sys.stderr)
+        return 1
+    if args.register_only:
+        print(f"registered {len(simulator.specs)} detector-visits in {args.repo}; simulate them with "
+              f"pipelines/Simulate.yaml (-i {config.run}/config -o {config.run}).")
+        return 0
+    print(summary.format())
+    if gallery:
+        from .gallery import write_gallery_file
+
+        try:
+            write_gallery_file(args.repo, gallery, collections=config.run)
+        except (RealBogusError, OSError) as exc:
+            print(f"rb-simulate: error: the repository is complete, but the gallery was not written: "
+                  f"{one_line(exc)}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("rb-simulate: interrupted; the repository is complete, but the gallery was not written "
+                  "(rb-gallery draws it).", file=sys.stderr)
+            return 130
+        print(f"gallery written to {args.gallery}")
     return 0
+
+
+def _check_repository(repo: str, overwrite: bool, resume: bool) -> None:
+    """Refuse, in the CLI's words, a REPO that may not be written."""
+    state = world_state(repo)
+    if state == "file":
+        raise CliError(f"{repo} is a file; give a directory for the repository.")
+    if state == "foreign":
+        raise CliError(f"{repo} exists, is not empty and is not a Butler repository (no butler.yaml); choose "
+                       "another path (--overwrite replaces only a Butler repository).")
+    if state == "incomplete" and not (overwrite or resume):
+        raise CliError(f"{repo} holds an incomplete rb-simulate world (interrupted?); re-run with --resume "
+                       "to finish it or --overwrite to start again.")
+    if state == "repository" and not (overwrite or resume):
+        raise CliError(f"{repo} already holds a Butler repository; pass --overwrite to replace it.")
+
+
+def _left(repo: str) -> str:
+    """What an interrupted or failed run left at REPO, and what to do."""
+    if world_state(repo) == "incomplete":
+        return (f"{repo} is marked incomplete: re-run with --resume to finish it or --overwrite to start "
+                "again.")
+    return "nothing was written."
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The OSError (a full disk...) behind an exception, if any: the Butler
+    wraps a formatter's failures in a RuntimeError.
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 if __name__ == "__main__":

@@ -40,8 +40,17 @@ __all__ = [
     "SimulationConfig",
     "SurveyConfig",
     "TemplateConfig",
+    "FWHM_PIXEL_RANGE",
+    "MAGNITUDE_RANGE",
+    "MAX_DETECTOR_VISITS",
+    "RATE_FACTOR",
     "make_config",
 ]
+
+import math
+import re
+from collections.abc import Iterator
+from typing import Any
 
 from lsst.pex.config import ChoiceField, Config, ConfigField, DictField, Field, ListField, RangeField
 
@@ -364,6 +373,13 @@ class SimulationConfig(Config):
 
     def validate(self) -> None:
         super().validate()
+        for name in ("artifacts.dipoleOffset", "artifacts.cosmicRayElectrons", "artifacts.hotPixelElectrons",
+                     "artifacts.satelliteSurfaceBrightness", "reals.asteroidRate",
+                     "injection.variableStarMags", "injection.starMags"):
+            values = list(_get(self, name))
+            if len(values) != 2:
+                raise ValueError(f"{name} must be a range [lo, hi] of two numbers; got {values}.")
+        _check_simulable(self)
         for name in ("dipoleOffset", "cosmicRayElectrons", "hotPixelElectrons", "satelliteSurfaceBrightness"):
             lo, hi = getattr(self.artifacts, name)
             if not 0 <= lo <= hi:
@@ -386,6 +402,170 @@ class SimulationConfig(Config):
         unknown = sorted(set(inj.tracts) - set(self.survey.tracts))
         if unknown:
             raise ValueError(f"injection.tracts {unknown} are not among survey.tracts {list(self.survey.tracts)}.")
+
+
+# -- Values a detector-visit can be simulated with -------------------------------------
+# Every field was set to 0, -1, NaN, inf, 1e30, 1e-30, [], ... (tests/test_rbSimulate.py,
+# doc/reliability.rst): these are the checks that turn the tracebacks found into one-line refusals.
+
+_RUN_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]+(/[A-Za-z0-9_+=,.@-]+)*")
+"""A RUN collection name that is also a safe relative path in the
+datastore (no empty, '.' or '..' component, no spaces)."""
+
+MAGNITUDE_RANGE = (0.0, 40.0)
+"""AB magnitudes (and zero points, sky brightness) outside this range are
+refused: 1e30 overflows, and a 0 mag star is already 10**11 e-."""
+
+FWHM_PIXEL_RANGE = (0.5, 15.0)
+"""PSF FWHMs, in pixels, that GalSim draws in bounded time and memory: at
+0.17 px one 96x96 detector-visit took more than 15 minutes, at 50 px
+3.6 GB; at 15 px 1.4 s and 0.6 GB."""
+
+MAX_DETECTOR_VISITS = 200_000
+"""Most detector-visits a plan may have (``survey.visitsPerTract *
+survey.detectorsPerVisit`` per tract): planning 165,000 took 60 s and
+0.3 GB here, and time and memory grow linearly (1e8 visits would plan for
+days before anything is written). DMTN-272's 183,750 triplets are about
+1,600 detector-visits of the train preset."""
+
+RATE_FACTOR = 1000.0
+"""Densities and rates may be at most this many times their defaults
+(1e30 made Poisson draws fail; far below that a detector-visit would take
+days)."""
+
+_MAGNITUDES = ("scene.starMagBright", "scene.starMagFaint", "scene.galaxyMagBright", "scene.galaxyMagFaint",
+               "reals.magBright", "reals.magFaint", "injection.magBright", "injection.magFaint",
+               "injection.variableStarMags", "injection.starMags", "survey.zeroPoints",
+               "survey.skyBrightness")
+_RATES = ("scene.starDensity", "scene.galaxyDensity", "reals.snHostedDensity", "reals.snHostlessDensity",
+          "reals.asteroidDensity", "artifacts.cosmicRayRate", "artifacts.hotPixelDensity",
+          "injection.hostedPerMegapixel", "injection.hostlessPerMegapixel", "injection.moversPerMegapixel",
+          "injection.variablesPerMegapixel", "injection.starsPerMegapixel", "injection.cosmicRayFactor")
+# RMS fractions drawn from a normal distribution: beyond 0.1 a draw of a
+# shear >= 1, or a FWHM <= 0, stops being astronomically unlikely.
+_RMS_FRACTIONS = ("survey.psfEllipticity", "survey.psfFwhmGradient", "template.psfModelError")
+_UPPER_BOUNDS = {"survey.exposureTime": (3600.0, "s"), "survey.skyScatter": (1.0, "dex"),
+                 "template.warpCorrelation": (10.0, "pixels")}
+
+
+def _get(config: Config, dotted: str) -> Any:
+    target = config
+    for part in dotted.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def _default(config: Config, dotted: str) -> Any:
+    *path, name = dotted.split(".")
+    return _get(config, ".".join(path))._fields[name].default if path else config._fields[name].default
+
+
+def _numbers(config: Config, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted name, value) of every number of a config, including the items
+    of list and dict fields.
+    """
+    for name in config._fields:
+        value = getattr(config, name)
+        dotted = prefix + name
+        if isinstance(value, Config):
+            yield from _numbers(value, dotted + ".")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            yield dotted, value
+        elif hasattr(value, "items"):
+            for key, item in value.items():
+                if isinstance(item, (int, float)) and not isinstance(item, bool):
+                    yield f"{dotted}[{key!r}]", item
+        elif isinstance(value, (list, tuple)) or hasattr(value, "__len__") and not isinstance(value, str):
+            for i, item in enumerate(value):
+                if isinstance(item, (int, float)) and not isinstance(item, bool):
+                    yield f"{dotted}[{i}]", item
+
+
+def _check_simulable(config: SimulationConfig) -> None:
+    """Refuse, with one line, the values that validate field by field but
+    cannot be simulated.
+
+    Raises
+    ------
+    ValueError
+        Raised for the first such value.
+    """
+    for name, value in _numbers(config):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number; got {value}.")
+    if config.seed < 0:
+        raise ValueError(f"seed must be >= 0; got {config.seed}.")
+    if not _RUN_NAME.fullmatch(config.run) or any(part in (".", "..") for part in config.run.split("/")):
+        raise ValueError(f"run must be a RUN collection name such as DC2/sim (letters, digits, _+=,.@- and / "
+                         f"between non-empty parts, no '.' or '..'); got {config.run!r}.")
+    survey = config.survey
+    if not survey.tracts:
+        raise ValueError("survey.tracts is empty; give at least one of 3080, 4024.")
+    if len(set(survey.tracts)) != len(survey.tracts):
+        raise ValueError(f"survey.tracts {list(survey.tracts)} names a tract twice.")
+    tracts = sorted(survey.tracts)
+    if len(tracts) > 1 and survey.visitsPerTract > 1000 * min(b - a for a, b in zip(tracts, tracts[1:])):
+        raise ValueError(f"survey.visitsPerTract={survey.visitsPerTract} is too many: visit ids are "
+                         "tract * 1000 + i, and those of two tracts would collide.")
+    planned = survey.visitsPerTract * survey.detectorsPerVisit * len(tracts)
+    if planned > MAX_DETECTOR_VISITS:
+        raise ValueError(f"survey.visitsPerTract * survey.detectorsPerVisit * {len(tracts)} tract(s) is "
+                         f"{planned:,} detector-visits, more than the {MAX_DETECTOR_VISITS:,} one world may "
+                         "plan; simulate several worlds (other seeds or runs) instead.")
+    if not survey.bands:
+        raise ValueError("survey.bands is empty; give at least one band, e.g. ['r'].")
+    for band in survey.bands:
+        if band not in PHYSICAL_FILTERS:
+            raise ValueError(f"survey.bands: unknown band {band!r}; choose from "
+                             f"{', '.join(PHYSICAL_FILTERS)}.")
+        if band in survey.physicalFilters and survey.physicalFilters[band] != PHYSICAL_FILTERS[band]:
+            raise ValueError(f"survey.physicalFilters[{band!r}] must be {PHYSICAL_FILTERS[band]!r} (the "
+                             f"filter the instrument registers); got {survey.physicalFilters[band]!r}.")
+    if survey.pixelScale <= 0:
+        raise ValueError(f"survey.pixelScale must be > 0 arcsec/pixel; got {survey.pixelScale}.")
+    if survey.exposureTime <= 0:
+        raise ValueError(f"survey.exposureTime must be > 0 s; got {survey.exposureTime}.")
+    if survey.psfProfile == "moffat" and survey.psfMoffatBeta <= 1.1:
+        raise ValueError("survey.psfMoffatBeta must be > 1.1 (GalSim draws only truncated Moffats below); "
+                         f"got {survey.psfMoffatBeta}.")
+    lo, hi = FWHM_PIXEL_RANGE
+    template_low = min(config.template.fwhm, config.template.maxFwhmRatio * survey.seeingMin)
+    for name, fwhm in (("survey.seeingMin", survey.seeingMin), ("survey.seeingMax", survey.seeingMax),
+                       ("template.fwhm", config.template.fwhm),
+                       ("template.maxFwhmRatio * survey.seeingMin", template_low)):
+        pixels = fwhm / survey.pixelScale
+        if not lo <= pixels <= hi:
+            raise ValueError(f"{name} is a PSF FWHM of {pixels:.3g} pixels at survey.pixelScale="
+                             f"{survey.pixelScale}; it must be {lo} to {hi} pixels "
+                             f"({lo * survey.pixelScale:.3g} to {hi * survey.pixelScale:.3g} arcsec).")
+    for name in _MAGNITUDES:
+        value = _get(config, name)
+        values = list(value.values()) if hasattr(value, "values") else (
+            list(value) if hasattr(value, "__len__") else [value])
+        for item in values:
+            if not MAGNITUDE_RANGE[0] <= item <= MAGNITUDE_RANGE[1]:
+                raise ValueError(f"{name} must be (a) magnitude(s) from {MAGNITUDE_RANGE[0]:g} to "
+                                 f"{MAGNITUDE_RANGE[1]:g}; got {item}.")
+    for kind in ("star", "galaxy"):
+        bright, faint = getattr(config.scene, f"{kind}MagBright"), getattr(config.scene, f"{kind}MagFaint")
+        if bright > faint:
+            raise ValueError(f"scene.{kind}MagBright ({bright}) must be brighter (smaller) than "
+                             f"scene.{kind}MagFaint ({faint}).")
+        slope = getattr(config.scene, f"{kind}CountSlope")
+        if slope != 0 and not 0.01 <= slope <= 1.0:
+            raise ValueError(f"scene.{kind}CountSlope must be 0 or from 0.01 to 1 (d log10 N / dm); "
+                             f"got {slope}.")
+    for name in _RATES:
+        value, limit = _get(config, name), RATE_FACTOR * _default(config, name)
+        if value > limit:
+            raise ValueError(f"{name}={value:g} is more than {RATE_FACTOR:g} times its default "
+                             f"({limit:g} at most).")
+    for name in _RMS_FRACTIONS:
+        if _get(config, name) > 0.1:
+            raise ValueError(f"{name} must be at most 0.1 (an RMS fraction); got {_get(config, name)}.")
+    for name, (limit, unit) in _UPPER_BOUNDS.items():
+        if _get(config, name) > limit:
+            raise ValueError(f"{name} must be at most {limit:g} {unit}; got {_get(config, name)}.")
 
 
 def _preset_ci(config: SimulationConfig) -> None:
