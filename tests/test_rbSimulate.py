@@ -313,6 +313,8 @@ class HostileConfigTestCase(lsst.utils.tests.TestCase):
             (["-c", "survey.tracts=[]"], "survey.tracts is empty"),
             (["-c", "survey.tracts=[3080, 3080]"], "names a tract twice"),
             (["-c", "survey.visitsPerTract=1000000"], "visit ids"),
+            (["-c", "survey.visitsByTract={1234: 3}"], "survey.visitsByTract names tract 1234"),
+            (["-c", "survey.visitsByTract={3080: 0}"], "survey.visitsByTract[3080] must be >= 1"),
             (["-c", "survey.tracts=[3080]", "-c", "survey.visitsPerTract=100000000"],
              "more than the 200,000 one world may plan"),
             (["-c", "survey.exposureTime=0"], "survey.exposureTime"),

@@ -348,6 +348,16 @@ class CoverageTestCase(lsst.utils.tests.TestCase):
         self.assertGreater(crossing, 0)
 
 
+class PlanTestCase(lsst.utils.tests.TestCase):
+    def test_visits_by_tract(self):
+        config = make_config("ci")
+        config.survey.visitsPerTract = 3
+        config.survey.visitsByTract = {3080: 1}
+        config.survey.edgePointingFraction = 0.0
+        visits = {spec.visit.visit for spec in plan_survey(config)}
+        self.assertEqual(sorted(visits), [3080000, 4024000, 4024001, 4024002])
+
+
 class SaturationTestCase(lsst.utils.tests.TestCase):
     def test_bleed_conserves_charge(self):
         image = np.full((50, 5), 100.0)

@@ -68,6 +68,10 @@ class SurveyConfig(Config):
 
     tracts = ListField[int](doc="Tracts of skymap DC2 to observe.", default=[3080, 4024])
     visitsPerTract = RangeField[int](doc="Visits pointed at each tract.", default=12, min=1)
+    visitsByTract = DictField[int, int](
+        doc="Visits of the tracts named here, in place of visitsPerTract (e.g. {3080: 8}: a training tract "
+        "made by injection needs fewer visits than the natural-mix test tract).", default={},
+    )
     detectorsPerVisit = RangeField[int](
         doc="Detectors read out per visit (a compact block of the focal plane).", default=4, min=1, max=189
     )
@@ -504,14 +508,21 @@ def _check_simulable(config: SimulationConfig) -> None:
     if len(set(survey.tracts)) != len(survey.tracts):
         raise ValueError(f"survey.tracts {list(survey.tracts)} names a tract twice.")
     tracts = sorted(survey.tracts)
-    if len(tracts) > 1 and survey.visitsPerTract > 1000 * min(b - a for a, b in zip(tracts, tracts[1:])):
-        raise ValueError(f"survey.visitsPerTract={survey.visitsPerTract} is too many: visit ids are "
+    for tract, visits in survey.visitsByTract.items():
+        if tract not in tracts:
+            raise ValueError(f"survey.visitsByTract names tract {tract}, which survey.tracts {tracts} lacks.")
+        if visits < 1:
+            raise ValueError(f"survey.visitsByTract[{tract}] must be >= 1; got {visits}.")
+    visits = {tract: survey.visitsByTract.get(tract, survey.visitsPerTract) for tract in tracts}
+    if len(tracts) > 1 and max(visits.values()) > 1000 * min(b - a for a, b in zip(tracts, tracts[1:])):
+        raise ValueError(f"{max(visits.values())} visits of a tract are too many: visit ids are "
                          "tract * 1000 + i, and those of two tracts would collide.")
-    planned = survey.visitsPerTract * survey.detectorsPerVisit * len(tracts)
+    planned = sum(visits.values()) * survey.detectorsPerVisit
     if planned > MAX_DETECTOR_VISITS:
-        raise ValueError(f"survey.visitsPerTract * survey.detectorsPerVisit * {len(tracts)} tract(s) is "
-                         f"{planned:,} detector-visits, more than the {MAX_DETECTOR_VISITS:,} one world may "
-                         "plan; simulate several worlds (other seeds or runs) instead.")
+        raise ValueError(f"{len(tracts)} tract(s) of {'+'.join(map(str, visits.values()))} visits of "
+                         f"{survey.detectorsPerVisit} detectors are {planned:,} detector-visits, more than the "
+                         f"{MAX_DETECTOR_VISITS:,} one world may plan; simulate several worlds (other seeds or "
+                         "runs) instead.")
     if not survey.bands:
         raise ValueError("survey.bands is empty; give at least one band, e.g. ['r'].")
     for band in survey.bands:
