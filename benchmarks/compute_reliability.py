@@ -124,12 +124,16 @@ def run_quanta(root: str, inputs: list[str], output: str, overrides: dict):
 
 def step_seconds(metadata, step: str) -> float:
     """Wall seconds of a task step timed by ``timeMethod``, from the UTC
-    times it records at the step's start and end (the last call's, if the
-    step ran more than once).
+    times it records at the step's start and end, summed over its calls
+    (``cutTriplets`` and ``scoreTriplets`` run once per ``sourceChunkSize``
+    chunk of sources).
     """
-    start = datetime.datetime.fromisoformat(metadata[f"{step}StartUtc"])
-    end = datetime.datetime.fromisoformat(metadata[f"{step}EndUtc"])
-    return (end - start).total_seconds()
+    def times(edge):
+        key = f"{step}{edge}Utc"
+        values = metadata.getArray(key) if hasattr(metadata, "getArray") else [metadata[key]]
+        return [datetime.datetime.fromisoformat(v) for v in values]
+
+    return sum((end - start).total_seconds() for start, end in zip(times("Start"), times("End")))
 
 
 def time_reads(butler, data_id, x, y, size: int) -> dict[str, float]:

@@ -31,11 +31,13 @@ import tempfile
 import unittest
 
 import numpy as np
-from astropy.table import Table
+import pyarrow as pa
+from astropy.table import MaskedColumn, Table
 
 import lsst.images as li
 import lsst.utils.tests
 from lsst.daf.butler import Butler
+from lsst.daf.butler.formatters.parquet import arrow_to_astropy
 from lsst.meas.realbogus.errors import (
     ImageMismatchError,
     InvalidCatalogError,
@@ -364,6 +366,152 @@ class BuildTripletsBadInputsTestCase(_CiInputs):
         self.assertTrue(table["cutoutFlags_edge"][0])
         np.testing.assert_array_equal(table["cutoutFlags_noData"][1:], True)
         self.assertTrue(np.isfinite(np.asarray(table["cutout"])).all())
+
+
+class CatalogEdgeCasesTestCase(_CiInputs):
+    """Ids must be integers that fit int64; positions numbers, masked ones
+    flagged; memory bounded on very large catalogs (doc/reliability.rst,
+    "Hostile catalogs").
+    """
+
+    def catalog(self, n=6):
+        return Table(self.inputs()["diaSources"][:n], copy=True)
+
+    def assertRefused(self, cat, pattern, tasks=("compute", "filter", "build")):
+        """Each task refuses the catalog with one line matching ``pattern``."""
+        inputs = self.inputs(truth=True)
+        runs = {
+            "compute": lambda: self.run_score({**{k: v for k, v in inputs.items() if k != "truth"},
+                                               "diaSources": cat}),
+            "filter": lambda: FilterReliabilityTask().run(diaSources=cat, classifications=self.scores),
+            "build": lambda: BuildTripletsTask().run(**{**inputs, "diaSources": cat}),
+        }
+        for name in tasks:
+            with self.subTest(task=name):
+                with self.assertRaisesRegex(InvalidCatalogError, pattern) as cm:
+                    runs[name]()
+                self.assertNotIn("\n", str(cm.exception))
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        inputs = {k: cls.butler.get(v, cls.ref.dataId) for k, v in IMAGES.items()}
+        inputs["diaSources"] = cls.butler.get("dia_source_unstandardized", cls.ref.dataId)[:6]
+        task = ComputeReliabilityTask(config=ComputeReliabilityConfig(device="cpu", numThreads=1))
+        cls.scores = task.run(**inputs, model=cls.package).classifications
+
+    def test_float_ids(self):
+        """Integral float ids are the same ids; 1.0 and 1.1 are not one id
+        (they collapsed to 1 before): refused.
+        """
+        cat = self.catalog()
+        ids = np.asarray(cat["id"])
+        cat["id"] = ids.astype(np.float64)
+        self.assertContract(self.run_score({**self.inputs(), "diaSources": cat}), ids)
+        cat["id"] = np.array([1.0, 1.1, 1.2, 2.0, 3.0, 4.0])
+        self.assertRefused(cat, r"^DIA source catalog's id has 2 float id\(s\) that are not integers a float64 holds "
+                           r"exactly .*e\.g\. 1\.1\); ids must be integers\.$")
+        cat["id"] = np.array([2.0**60, 1, 2, 3, 4, 5])
+        self.assertRefused(cat, "float id", tasks=("compute",))
+
+    def test_unsigned_ids(self):
+        """uint64 ids >= 2**63 wrapped negative before: refused; smaller
+        ones are kept.
+        """
+        cat = self.catalog()
+        ids = np.asarray(cat["id"]).astype(np.uint64)
+        cat["id"] = ids
+        self.assertContract(self.run_score({**self.inputs(), "diaSources": cat}), ids.astype(np.int64))
+        cat["id"] = ids + np.uint64(2**63)
+        self.assertRefused(cat, rf"unsigned id\(s\) >= 2\*\*63 \(e\.g\. {int(ids[0]) + 2**63}\) that do not "
+                           "fit int64")
+
+    def test_null_and_masked_ids(self):
+        """An Arrow null id (read by ArrowAstropy as a masked value over -1)
+        and a masked id are refused, not scored as -1.
+        """
+        cat = self.catalog()
+        arrow = pa.table({"id": pa.array([None] + [int(v) for v in cat["id"][1:]], pa.int64())})
+        null = arrow_to_astropy(arrow)["id"]
+        self.assertEqual(int(np.asarray(null)[0]), -1)  # what was scored before
+        for column in (null, MaskedColumn(np.asarray(cat["id"]), mask=[False, False, True, False, False, False])):
+            with self.subTest(column=column):
+                bad = Table(cat, copy=True)
+                bad["id"] = column
+                self.assertRefused(bad, r"^DIA source catalog's id has 1 null or masked value\(s\) \(first at row "
+                                   r"\d\); ids must be integers\.$")
+
+    def test_non_integer_ids(self):
+        for values in (np.array(["a", "b", "c", "d", "e", "f"]), np.ones(6, dtype=bool)):
+            with self.subTest(dtype=values.dtype):
+                cat = self.catalog()
+                cat["id"] = values
+                self.assertRefused(cat, rf"id has {values.dtype} values; ids must be integers\.$",
+                                   tasks=("compute", "build"))
+
+    def test_string_positions(self):
+        """String positions raised a raw ValueError: now one line."""
+        cat = self.catalog()
+        cat["slot_Centroid_x"] = np.asarray(cat["slot_Centroid_x"]).astype(str)
+        self.assertRefused(cat, r"^DIA source catalog's slot_Centroid_x has <U\d+ values; positions must be "
+                           r"numbers \(pixels\)\.$", tasks=("compute", "build"))
+
+    def test_masked_positions_flagged(self):
+        """A masked position is cut as a source without a position (off the
+        image, all filled and flagged), not at the value under its mask,
+        and counted in the metadata.
+        """
+        cat = self.catalog()
+        present = self.run_score({**self.inputs(), "diaSources": cat})
+        self.assertFalse(present["cutoutFlags_edge"][2])
+        masked = Table(cat, copy=True)
+        masked["slot_Centroid_x"] = MaskedColumn(np.asarray(cat["slot_Centroid_x"]),
+                                                 mask=[False, False, True, False, False, False])
+        nan = Table(cat, copy=True)
+        nan["slot_Centroid_x"][2] = np.nan
+        task, model = self.score()
+        table = task.run(**{**self.inputs(), "diaSources": masked}, model=model).classifications
+        self.assertEqual(task.metadata["nBadPositions"], 1)
+        self.assertContract(table, cat["id"])
+        self.assertTrue(table["cutoutFlags_edge"][2])
+        self.assertEqual(table["cutoutNoDataFraction"][2], 1.0)
+        as_nan = self.run_score({**self.inputs(), "diaSources": nan})
+        self.assertEqual(table["reliability"][2], as_nan["reliability"][2])
+        np.testing.assert_array_equal(np.delete(np.asarray(table["reliability"]), 2),
+                                      np.delete(np.asarray(present["reliability"]), 2))
+        triplets = BuildTripletsTask().run(**{**self.inputs(truth=True), "diaSources": masked}).triplets
+        self.assertTrue(triplets["cutoutFlags_edge"][2])
+
+    def test_large_catalog_memory_is_bounded_by_chunks(self):
+        """The cutouts of one sourceChunkSize chunk are in memory at a time
+        (measured with tracemalloc, which counts numpy's buffers): 4000
+        sources in chunks of 256 stay under 20 MB (8 MB measured) where the 125 MB of their
+        cutouts at once were allocated before.
+        """
+        import tracemalloc
+
+        inputs = self.inputs()
+        base = inputs["diaSources"]
+        n = 4000
+        rng = np.random.default_rng(3)
+        rows = rng.integers(0, len(base), n)
+        big = Table({"id": np.arange(n, dtype=np.int64) + 1,
+                     "slot_Centroid_x": np.asarray(base["slot_Centroid_x"])[rows] + rng.uniform(-3, 3, n),
+                     "slot_Centroid_y": np.asarray(base["slot_Centroid_y"])[rows] + rng.uniform(-3, 3, n)})
+        peaks = {}
+        for chunk in (256, n):
+            task, model = self.score(sourceChunkSize=chunk)
+            task.run(**{**inputs, "diaSources": big[:64]}, model=model)  # warm the model cache and kernels
+            tracemalloc.start()
+            try:
+                table = task.run(**{**inputs, "diaSources": big}, model=model).classifications
+                peaks[chunk] = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            self.assertContract(table, big["id"])
+        cutout_bytes = n * 3 * self.package.metadata.cutout.size**2 * 4
+        self.assertGreater(peaks[n], cutout_bytes)  # the measurement sees the cutouts
+        self.assertLess(peaks[256], 20e6, peaks)
 
 
 class FilterReliabilityBadInputsTestCase(_CiInputs):

@@ -22,9 +22,11 @@
 """Tests of computeReliability and filterReliability on a ci repository."""
 
 import datetime
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import unittest
 from unittest import mock
 
@@ -33,7 +35,7 @@ import torch
 
 import lsst.utils.tests
 from lsst.daf.butler import Butler
-from lsst.meas.realbogus.errors import DeviceError, InvalidCatalogError
+from lsst.meas.realbogus.errors import DeviceError, InvalidCatalogError, NonFiniteScoreError
 from lsst.meas.realbogus.scoring import (
     RELIABILITY_COLUMNS,
     ComputeReliabilityConfig,
@@ -52,10 +54,51 @@ from lsst.meas.realbogus.tests import (
     pipeline_path,
     run_pipeline,
 )
+from lsst.pipe.base import AlgorithmError
 
 BIN = os.path.dirname(sys.executable)
 SCORE_WHERE = "instrument='LSSTCam-imSim' AND " + TEST_WHERE
 CPU = {"computeReliability": {"device": "cpu", "numThreads": 1}}
+IMAGES = {"science": "preliminary_visit_image", "template": "template_detector", "difference": "difference_image"}
+
+POISONED_PIPETASK = """\
+import sys
+import tempfile
+from unittest import mock
+
+import numpy as np
+
+from lsst.ctrl.mpexec.cli.pipetask import main
+from lsst.meas.realbogus.scoring import _computeReliability as cr
+
+poisoned = int(sys.argv.pop(1))
+original = cr.score_triplets
+
+
+def score(model, cutouts, **kwargs):
+    scores = original(model, cutouts, **kwargs)
+    if len(cutouts) == poisoned:
+        scores[len(scores) // 2] = np.nan
+    return scores
+
+
+with mock.patch.object(cr, "score_triplets", score):
+    main()
+"""
+"""``pipetask`` (``-j 1``: quanta run in this process) with a model that
+scores one source NaN on detector-visits of ``argv[1]`` sources."""
+
+
+def nan_at(rows, value=np.nan):
+    """A stand-in for score_triplets that scores ``rows`` as ``value``."""
+    original = crModule.score_triplets
+
+    def score(model, cutouts, **kwargs):
+        scores = original(model, cutouts, **kwargs)
+        scores[[row for row in rows if row < len(scores)]] = value
+        return scores
+
+    return score
 
 
 class ComputeReliabilityTestCase(lsst.utils.tests.TestCase):
@@ -267,6 +310,131 @@ class ComputeReliabilityTestCase(lsst.utils.tests.TestCase):
         for ref in final:
             np.testing.assert_array_equal(butler.get(ref)["reliability"],
                                           clean.get("dia_source_reliability", ref.dataId)["reliability"])
+
+
+class NonFiniteScoreTestCase(lsst.utils.tests.TestCase):
+    """A non-finite score is never written (doc/reliability.rst): a package
+    whose weights are not finite, or overflow on the probe batch, is
+    refused at load (tests/test_hostileModelPackages.py); a score that is
+    still not finite fails its quantum with NonFiniteScoreError.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root, cls.package = ci_model()
+        cls.butler = Butler.from_config(cls.root, collections=[SIM_COLLECTION])
+        refs = cls.butler.query_datasets("dia_source_unstandardized", where=TEST_WHERE)
+        cls.counts = {ref.dataId: len(cls.butler.get(ref)) for ref in refs}
+        cls.data_id = max(cls.counts, key=cls.counts.get)
+
+    def inputs(self):
+        inputs = {k: self.butler.get(v, self.data_id) for k, v in IMAGES.items()}
+        inputs["diaSources"] = self.butler.get("dia_source_unstandardized", self.data_id)
+        return inputs
+
+    def task(self, **values):
+        config = ComputeReliabilityConfig()
+        config.device, config.numThreads = "cpu", 1
+        for key, value in values.items():
+            setattr(config, key, value)
+        return ComputeReliabilityTask(config=config)
+
+    def test_non_finite_score_fails_the_quantum(self):
+        """NaN or inf in any row, in either schema and in any chunk: a
+        one-line NonFiniteScoreError (an AlgorithmError, so pipetask records
+        it as this quantum's failure) naming the model and a source.
+        """
+        n = self.counts[self.data_id]
+        ids = np.asarray(self.inputs()["diaSources"]["id"])
+        for value, schema, chunk in ((np.nan, "package", 4096), (np.inf, "ap", 4096), (np.nan, "package", 2)):
+            with self.subTest(value=value, schema=schema, chunk=chunk):
+                task = self.task(outputSchema=schema, sourceChunkSize=chunk)
+                with mock.patch.object(crModule, "score_triplets", nan_at([1], value)):
+                    with self.assertRaises(NonFiniteScoreError) as cm:
+                        task.run(**self.inputs(), model=self.package)
+                message = str(cm.exception)
+                self.assertNotIn("\n", message)
+                self.assertIsInstance(cm.exception, AlgorithmError)
+                self.assertIn(f"model {self.package.version} gave", message)
+                self.assertIn(f"non-finite score (e.g. id {ids[1]})", message)
+                nan_rows = 1 if chunk >= n else len(range(1, n, chunk))
+                self.assertEqual(cm.exception.metadata["nonFiniteScores"], nan_rows)
+                self.assertEqual(cm.exception.metadata["sources"], n)
+        # Finite scores pass the same check.
+        table = self.task().run(**self.inputs(), model=self.package).classifications
+        self.assertTrue(np.isfinite(np.asarray(table["reliability"])).all())
+
+    def test_pipetask_records_the_failure_and_writes_no_scores(self):
+        """In a pipetask run, only the quanta with a non-finite score fail,
+        with NonFiniteScoreError in the summary, and write nothing; every
+        other detector-visit is scored.
+        """
+        n = self.counts[self.data_id]
+        poisoned = {(d["visit"], d["detector"]) for d, count in self.counts.items() if count == n}
+        output = "ci/scores-nan"
+        with tempfile.TemporaryDirectory() as tmp:
+            summary = os.path.join(tmp, "summary.json")
+            cmd = [sys.executable, "-c", POISONED_PIPETASK, str(n), "run", "-b", self.root,
+                   "-i", f"{SIM_COLLECTION},{MODEL}", "-o", output, "-p", pipeline_path("ComputeReliability.yaml"),
+                   "-d", SCORE_WHERE, "-c", "computeReliability:device=cpu",
+                   "-c", "computeReliability:numThreads=1", "--register-dataset-types", "--summary", summary]
+            result = subprocess.run(cmd, capture_output=True, text=True)
+            with open(summary) as stream:
+                report = json.load(stream)
+        self.assertNotEqual(result.returncode, 0)
+        statuses = {label: {(q["dataId"]["visit"], q["dataId"]["detector"]): q for q in report["quantaReports"]
+                            if q["taskLabel"] == label}
+                    for label in ("computeReliability", "filterDiaSourcePostReliability")}
+        scoring = statuses["computeReliability"]
+        failed = {key for key, q in scoring.items() if q["status"] == "failure"}
+        self.assertEqual(failed, poisoned)
+        for key in failed:
+            info = scoring[key]["exceptionInfo"]
+            self.assertEqual(info["className"], "lsst.meas.realbogus.errors.NonFiniteScoreError")
+            self.assertIn("non-finite score", info["message"])
+        self.assertEqual({q["status"] for key, q in scoring.items() if key not in failed}, {"success"})
+        # The filter of a failed quantum does not run: no alert goes out from
+        # a NaN, and none is dropped without a recorded failure.
+        filtering = statuses["filterDiaSourcePostReliability"]
+        self.assertEqual({key for key, q in filtering.items() if q["status"] == "success"}, set(scoring) - poisoned)
+        butler = Butler.from_config(self.root, collections=output)
+        for name in ("dia_source_reliability", "dia_source_low_reliability"):
+            written = {(r.dataId["visit"], r.dataId["detector"]) for r in butler.query_datasets(name)}
+            self.assertEqual(written, set(scoring) - poisoned)
+        for ref in butler.query_datasets("dia_source_reliability"):
+            self.assertTrue(np.isfinite(np.asarray(butler.get(ref)["reliability"])).all())
+
+    def test_filter_refuses_non_finite_reliability(self):
+        """A reliability catalog from elsewhere with a NaN is refused, not
+        split into the low-reliability catalog.
+        """
+        sources = self.inputs()["diaSources"]
+        for schema in ("package", "ap"):
+            with self.subTest(schema=schema):
+                table = self.task(outputSchema=schema).run(**self.inputs(), model=self.package).classifications
+                column = "score" if schema == "ap" else "reliability"
+                table[column][2] = np.nan
+                with self.assertRaisesRegex(InvalidCatalogError, r"^1 of \d+ DIA sources have a non-finite "
+                                            rf"reliability, e.g. id {sources['id'][2]};"):
+                    FilterReliabilityTask().run(diaSources=sources, classifications=table)
+
+    def test_chunks_give_the_same_scores(self):
+        """sourceChunkSize bounds memory and changes nothing but float32
+        rounding; a multiple of batchSize makes the same forward batches,
+        so the same bits.
+        """
+        for batch, chunk, atol in ((2, 4, 0.0), (2, 2, 0.0), (64, 1, 1e-6), (64, 3, 1e-6)):
+            with self.subTest(batch=batch, chunk=chunk):
+                whole = self.task(batchSize=batch).run(**self.inputs(), model=self.package).classifications
+                task = self.task(batchSize=batch, sourceChunkSize=chunk)
+                table = task.run(**self.inputs(), model=self.package).classifications
+                self.assertEqual(task.metadata["nChunks"], -(-len(whole) // chunk))
+                self.assertEqual(table.colnames, whole.colnames)
+                for name in whole.colnames:
+                    if name == "reliability":
+                        np.testing.assert_allclose(table[name], whole[name], rtol=0, atol=atol)
+                    else:
+                        np.testing.assert_array_equal(table[name], whole[name])
 
 
 def setup_module(module):

@@ -44,6 +44,7 @@ __all__ = [
     "ImageMismatchError",
     "InvalidCatalogError",
     "ModelPackageError",
+    "NonFiniteScoreError",
     "RealBogusDataError",
     "RealBogusError",
     "RepositoryExistsError",
@@ -145,6 +146,13 @@ class InvalidCatalogError(RealBogusDataError, ValueError):
 class ImageMismatchError(RealBogusDataError, ValueError):
     """The template, science and difference images of a triplet are not on
     one pixel grid (shape, origin or WCS differ).
+    """
+
+
+class NonFiniteScoreError(RealBogusDataError, ValueError):
+    """A model gave a DIA source a NaN or infinite score; the quantum fails
+    instead of writing it (it would send the source to the low-reliability
+    catalog, and drop its alert, without an error).
     """
 
 

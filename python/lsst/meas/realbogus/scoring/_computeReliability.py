@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 import importlib
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -55,7 +56,7 @@ import lsst.pipe.base as pipeBase
 import lsst.pipe.base.connectionTypes as cT
 from lsst.utils.timer import timeMethod
 
-from ..errors import ModelPackageError, RealBogusError
+from ..errors import ModelPackageError, NonFiniteScoreError, RealBogusError
 from ..models._devices import (
     configure_quantum_threads,
     configure_threads,
@@ -73,6 +74,7 @@ from ..triplets import (
     TripletInputStorageConfig,
     Triplets,
     as_astropy_table,
+    catalog_ids,
     check_source_catalog,
     extract_triplets_from_images,
     is_afw_exposure,
@@ -196,6 +198,12 @@ class ComputeReliabilityConfig(
         doc="Triplets per forward pass (64: fastest on CPUs for rbcnn and vgg6, benchmarks/inference.py; "
         "a GPU wants more).",
     )
+    sourceChunkSize = pexConfig.RangeField(
+        dtype=int, default=4096, min=1,
+        doc="DIA sources cut and scored at a time, which bounds the memory of a quantum: the cutouts of one "
+        "chunk take sourceChunkSize * 3 * S * S * 4 bytes (31 kB a source at S=51: 4096 take 128 MB, where "
+        "100k sources at once took 3 GB). Scores do not depend on it.",
+    )
     mixedPrecision = pexConfig.Field(
         dtype=bool, default=False,
         doc="bfloat16 autocast on a GPU (scores then differ by ~1e-3 from fp32; without it TF32 is turned "
@@ -236,7 +244,9 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
     Cutouts are made by `~lsst.meas.realbogus.triplets.extract_triplets`
     with the settings recorded in the model package, the same code and
     settings that made the model's training triplets. The output has one
-    row per input source, in input order.
+    row per input source, in input order. Sources are cut and scored
+    ``sourceChunkSize`` at a time (``cutTriplets`` and ``scoreTriplets``
+    run once per chunk), so memory stays bounded on very large catalogs.
 
     The steps of a quantum are timed with `~lsst.utils.timer.timeMethod`,
     so that its wall time splits into Butler reads (``readInputs``), the
@@ -333,26 +343,32 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
         Raises
         ------
         lsst.meas.realbogus.errors.InvalidCatalogError
-            Raised if required columns are missing or ids repeat.
+            Raised if required columns are missing, an id is not an integer
+            that fits int64 (null, masked, a non-integral float, an unsigned
+            id >= 2**63) or repeats, or a position column is not numeric.
         lsst.meas.realbogus.errors.ModelPackageError
             Raised if the model package cannot be used, or (with
             ``strictModelMatch``) was trained on another instrument or band.
         lsst.meas.realbogus.errors.ImageMismatchError
             Raised if the three images are not on one pixel grid.
+        lsst.meas.realbogus.errors.NonFiniteScoreError
+            Raised if any score is not finite; nothing is written.
         """
         c = self.config
         diaSources = as_astropy_table(diaSources)
         check_source_catalog(diaSources, [c.idColumn, c.xColumn, c.yColumn])
+        ids = catalog_ids(diaSources, c.idColumn)
+        x, y = self.readPositions(diaSources)
         cutout_config = self._check_model(model, science)
         threads = configure_threads(c.numThreads)
         loaded = self.loadModel(model)
-        triplets = self.cutTriplets(template, science, difference, diaSources, cutout_config, threads)
-        scores = self.scoreTriplets(loaded, triplets, model.temperature, model.intercept)
-        ids = np.asarray(diaSources[c.idColumn], dtype=np.int64)
+        scores, flags = self._cut_and_score(template, science, difference, x, y, cutout_config, threads, loaded,
+                                            model)
+        self._check_scores(ids, scores, model)
         if c.outputSchema == "ap":
             table = make_ap_reliability_catalog(ids, scores, model.short_version, model_version=model.version)
         else:
-            table = make_reliability_table(ids, scores, triplets, model.version)
+            table = make_reliability_table(ids, scores, flags, model.version)
         self.metadata["nSources"] = len(table)
         self.metadata["modelVersion"] = model.version
         self.metadata["modelShortVersion"] = model.short_version
@@ -360,9 +376,81 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
             "Scored %d DIA sources with %s (short version %s, %s schema) on %s (%d threads): %d at an edge, "
             "%d with missing pixels.",
             len(table), model.version, model.short_version, c.outputSchema, self.device, threads,
-            int(triplets.edge.sum()), int(triplets.noData.sum()),
+            int(flags["cutoutFlags_edge"].sum()), int(flags["cutoutFlags_noData"].sum()),
         )
         return pipeBase.Struct(classifications=table)
+
+    def readPositions(self, diaSources: Table) -> tuple[np.ndarray, np.ndarray]:
+        """Return the sources' positions (float64 pixels), refusing
+        non-numeric columns.
+
+        A source whose position is null, masked or not finite is cut as one
+        off the image (its cutout all filled, ``cutoutFlags_edge`` set and
+        ``cutoutNoDataFraction`` 1), never at the value under a mask; the
+        task warns with their count and records it as ``nBadPositions``.
+
+        Raises
+        ------
+        lsst.meas.realbogus.errors.InvalidCatalogError
+            Raised if a position column is not numeric.
+        """
+        x, y = self.config.positions(diaSources)
+        bad = int(np.count_nonzero(~(np.isfinite(x) & np.isfinite(y))))
+        self.metadata["nBadPositions"] = bad
+        if bad:
+            self.log.warning("%d of %d DIA sources have a null, masked or non-finite position; they are cut as "
+                             "off the image (cutoutFlags_edge, cutoutNoDataFraction 1).", bad, len(x))
+        return x, y
+
+    def _cut_and_score(
+        self,
+        template: MaskedImage | Any,
+        science: VisitImage | Any,
+        difference: DifferenceImage | Any,
+        x: np.ndarray,
+        y: np.ndarray,
+        cutout_config: CutoutConfig,
+        threads: int,
+        loaded: LoadedModel,
+        model: ModelPackage,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Cut and score the sources ``sourceChunkSize`` at a time, so that
+        only one chunk's cutouts are in memory; return the scores and the
+        cutout flag columns, in catalog order.
+        """
+        chunk = self.config.sourceChunkSize
+        starts = range(0, len(x), chunk) if len(x) else [0]
+        scores, flags = [], []
+        for start in starts:
+            part = slice(start, start + chunk)
+            triplets = self.cutTriplets(template, science, difference, x[part], y[part], cutout_config, threads)
+            scores.append(self.scoreTriplets(loaded, triplets, model.temperature, model.intercept))
+            flags.append(triplets.flag_columns())
+            del triplets
+        self.metadata["nChunks"] = len(starts)
+        columns = {name: np.concatenate([part[name] for part in flags]) for name in flags[0]}
+        return np.concatenate(scores), columns
+
+    def _check_scores(self, ids: np.ndarray, scores: np.ndarray, model: ModelPackage) -> None:
+        """Refuse to write scores that are not finite.
+
+        Raises
+        ------
+        lsst.meas.realbogus.errors.NonFiniteScoreError
+            Raised if any score is NaN or infinite: the quantum fails (and
+            ``pipetask`` records it) rather than writing a score that would
+            send the source to ``dia_source_low_reliability`` unnoticed.
+        """
+        bad = ~np.isfinite(scores)
+        if bad.any():
+            n = int(bad.sum())
+            first = int(ids[bad][0])
+            raise NonFiniteScoreError(
+                f"model {model.version} gave {n} of {len(scores)} DIA sources a non-finite score (e.g. id "
+                f"{first}); nothing was written: check the model package and these images.",
+                {"modelVersion": model.version, "nonFiniteScores": n, "sources": len(scores),
+                 "exampleId": first},
+            )
 
     @timeMethod
     def loadModel(self, model: ModelPackage) -> LoadedModel:
@@ -377,19 +465,19 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
         template: MaskedImage | Any,
         science: VisitImage | Any,
         difference: DifferenceImage | Any,
-        diaSources: Table,
+        x: np.ndarray,
+        y: np.ndarray,
         cutout_config: CutoutConfig,
         threads: int,
     ) -> Triplets:
-        """Cut the triplets of the DIA sources, in catalog order, with the
-        model's cutout settings.
+        """Cut the triplets of sources at ``(x, y)`` (one chunk of the
+        catalog, in its order) with the model's cutout settings.
 
         Raises
         ------
         lsst.meas.realbogus.errors.ImageMismatchError
             Raised if the three images are not on one pixel grid.
         """
-        x, y = self.config.positions(diaSources)
         return extract_triplets_from_images(
             template, science, difference, x, y, cutout_config, max_wcs_offset=self.config.maxWcsOffset,
             threads=threads,
@@ -539,14 +627,21 @@ def make_ap_reliability_catalog(
     return table
 
 
-def make_reliability_table(ids: np.ndarray, scores: np.ndarray, triplets: Triplets, version: str) -> Table:
+def make_reliability_table(
+    ids: np.ndarray, scores: np.ndarray, flags: Triplets | Mapping[str, np.ndarray], version: str
+) -> Table:
     """Assemble ``dia_source_reliability`` in the package's schema; its
     metadata names the model.
+
+    ``flags`` are the cutout flag columns (`Triplets.flag_columns`), or
+    the triplets that have them.
     """
+    if isinstance(flags, Triplets):
+        flags = flags.flag_columns()
     table = Table()
     table["diaSourceId"] = ids
     table["reliability"] = np.asarray(scores, dtype=np.float32)
-    for name, values in triplets.flag_columns().items():
+    for name, values in flags.items():
         table[name] = values
     table["modelVersion"] = np.full(len(ids), version, dtype=f"U{max(len(version), 1)}")
     table.meta["modelVersion"] = version

@@ -43,7 +43,7 @@ import lsst.pipe.base as pipeBase
 import lsst.pipe.base.connectionTypes as cT
 
 from ..errors import InvalidCatalogError
-from ..triplets import as_astropy_table, check_source_catalog, match_ids, replace_storage_class
+from ..triplets import as_astropy_table, catalog_ids, check_source_catalog, match_ids, replace_storage_class
 from ._computeReliability import AP_RELIABILITY_COLUMNS, AP_VERSION_SIZE
 
 
@@ -142,7 +142,9 @@ class FilterReliabilityTask(pipeBase.PipelineTask):
         lsst.meas.realbogus.errors.InvalidCatalogError
             Raised if a source has no reliability, or ids repeat; for the
             AP schema, if the ids differ from the sources' row by row or a
-            version is longer than 7 characters.
+            version is longer than 7 characters; if a reliability is NaN
+            or infinite (it would go to the low-reliability catalog
+            unnoticed).
         """
         diaSources = as_astropy_table(diaSources)
         classifications = as_astropy_table(classifications)
@@ -151,6 +153,7 @@ class FilterReliabilityTask(pipeBase.PipelineTask):
             table = self._copy_ap_reliability(diaSources, classifications)
         else:
             table = self._join_package_reliability(diaSources, classifications)
+        _check_finite(table, self.config.idColumn)
         high = np.asarray(table["reliability"]) >= self.config.minReliability
         self.log.info("%d of %d DIA sources have reliability >= %.3f.", int(high.sum()), len(table),
                       self.config.minReliability)
@@ -160,7 +163,7 @@ class FilterReliabilityTask(pipeBase.PipelineTask):
         """Join a reliability catalog of the package's schema to the
         sources by id.
         """
-        ids = np.asarray(diaSources[self.config.idColumn], dtype=np.int64)
+        ids = catalog_ids(diaSources, self.config.idColumn)
         check_source_catalog(classifications, ["diaSourceId", "reliability"], what="reliability catalog")
         rows = match_ids(classifications["diaSourceId"], ids)
         found = rows >= 0
@@ -184,8 +187,8 @@ class FilterReliabilityTask(pipeBase.PipelineTask):
         ``reliabilityVersion`` (at most 7 characters).
         """
         check_source_catalog(classifications, AP_RELIABILITY_COLUMNS, what="reliability catalog")
-        ids = np.asarray(diaSources[self.config.idColumn], dtype=np.int64)
-        scored = np.asarray(classifications["id"], dtype=np.int64)
+        ids = catalog_ids(diaSources, self.config.idColumn)
+        scored = catalog_ids(classifications, "id", "reliability catalog")
         if len(scored) != len(ids) or not np.array_equal(scored, ids):
             differ = np.flatnonzero(scored[: len(ids)] != ids[: len(scored)])
             row = int(differ[0]) if len(differ) else min(len(ids), len(scored))
@@ -213,3 +216,18 @@ def _is_ap_schema(classifications: Table) -> bool:
     ``score``, ``version``) rather than the package's.
     """
     return "score" in classifications.colnames and "reliability" not in classifications.colnames
+
+
+def _check_finite(table: Table, id_column: str) -> None:
+    """Refuse sources whose reliability is not finite
+    (`ComputeReliabilityTask` never writes one; another producer might).
+    """
+    reliability = np.asarray(table["reliability"], dtype=np.float64)
+    bad = ~np.isfinite(reliability)
+    if bad.any():
+        n, example = int(bad.sum()), int(np.asarray(table[id_column])[bad][0])
+        raise InvalidCatalogError(
+            f"{n} of {len(table)} DIA sources have a non-finite reliability, e.g. id {example}; a score must be "
+            "a probability.",
+            {"catalog": "reliability catalog", "nonFiniteScores": n, "exampleId": example},
+        )

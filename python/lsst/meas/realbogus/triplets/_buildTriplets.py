@@ -45,7 +45,13 @@ from ._connections import TripletInputConnections, TripletInputStorageConfig
 from ._contract import CHANNELS, CutoutConfig
 from ._extractTriplets import Triplets
 from ._images import TripletImagesConfig, extract_triplets_from_images
-from ._sourceCatalogs import SourceColumnsConfig, as_astropy_table, check_source_catalog, match_ids
+from ._sourceCatalogs import (
+    SourceColumnsConfig,
+    as_astropy_table,
+    catalog_ids,
+    check_source_catalog,
+    match_ids,
+)
 
 if TYPE_CHECKING:
     from lsst.images import DifferenceImage, MaskedImage, VisitImage
@@ -176,7 +182,7 @@ class BuildTripletsTask(pipeBase.PipelineTask):
         diaSources = as_astropy_table(diaSources)
         check_source_catalog(diaSources,
                              [c.idColumn, c.xColumn, c.yColumn, c.psfFluxColumn, c.psfFluxErrColumn])
-        ids = np.asarray(diaSources[c.idColumn], dtype=np.int64)
+        ids = catalog_ids(diaSources, c.idColumn)
         triplets = self.cutTriplets(template, science, difference, diaSources)
         labels, classes, injected = self.lookUpLabels(ids, truth)
         table = make_triplet_table(ids, triplets, labels, classes, injected, diaSources, c)

@@ -31,7 +31,15 @@ and ``base_PsfFlux_instFluxErr``. The simulator writes the same names.
 
 from __future__ import annotations
 
-__all__ = ["SourceColumnsConfig", "as_astropy_table", "check_source_catalog", "match_ids", "psf_snr"]
+__all__ = [
+    "SourceColumnsConfig",
+    "as_astropy_table",
+    "catalog_ids",
+    "catalog_positions",
+    "check_source_catalog",
+    "match_ids",
+    "psf_snr",
+]
 
 from collections.abc import Iterable
 from typing import Any
@@ -80,8 +88,128 @@ def psf_snr(flux: np.ndarray, flux_err: np.ndarray) -> np.ndarray:
         return np.asarray(flux, dtype=np.float64) / np.asarray(flux_err, dtype=np.float64)
 
 
+_EXACT_FLOAT_ID = 2**53
+"""Largest magnitude a float64 id can hold exactly (larger ones are refused:
+their digits are already lost)."""
+
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def _null_mask(values: Any) -> np.ndarray | None:
+    """Return the mask of a masked column (`None` if nothing is masked):
+    an Arrow null read by the ``ArrowAstropy`` storage class is one.
+    """
+    mask = getattr(values, "mask", None)
+    if mask is None or mask is np.ma.nomask:
+        return None
+    mask = np.asarray(mask, dtype=bool)
+    return mask if mask.any() else None
+
+
+def _refuse(what: str, column: str, problem: str, **facts: str | int | float) -> InvalidCatalogError:
+    return InvalidCatalogError(f"{what}'s {column} {problem}",
+                               {"catalog": what, "column": column, **facts})
+
+
+def catalog_ids(catalog: Table, column: str, what: str = "DIA source catalog") -> np.ndarray:
+    """Return a catalog's ids as int64, refusing what is not an integer id.
+
+    Parameters
+    ----------
+    catalog : `astropy.table.Table`
+        The catalog.
+    column : `str`
+        Its id column.
+    what : `str`, optional
+        Name of the catalog in messages.
+
+    Returns
+    -------
+    ids : `numpy.ndarray` of `numpy.int64`, (N,)
+        The ids, in catalog order, equal to the column's values.
+
+    Raises
+    ------
+    InvalidCatalogError
+        Raised with a one-line message if an id is null or masked (an Arrow
+        null), is a float that is not an integer (or beyond 2**53, which a
+        float64 cannot hold exactly), an unsigned integer >= 2**63 (it would
+        wrap negative), a boolean, a string or any other non-integer.
+    """
+    values = catalog[column]
+    mask = _null_mask(values)
+    if mask is not None:
+        raise _refuse(what, column, f"has {int(mask.sum())} null or masked value(s) (first at row "
+                      f"{int(np.flatnonzero(mask)[0])}); ids must be integers.", nullIds=int(mask.sum()))
+    data = np.asarray(values)
+    kind = data.dtype.kind
+    if len(data) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if kind == "i":
+        return data.astype(np.int64, copy=False)
+    if kind == "u":
+        if data.max() > _INT64_MAX:
+            bad = int(data[data > _INT64_MAX][0])
+            raise _refuse(what, column, f"has unsigned id(s) >= 2**63 (e.g. {bad}) that do not fit int64.",
+                          exampleId=str(bad))
+        return data.astype(np.int64)
+    if kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(data) | (np.abs(data) > _EXACT_FLOAT_ID) | (data != np.round(data))
+        if bad.any():
+            example = float(data[bad][0])
+            raise _refuse(what, column, f"has {int(bad.sum())} float id(s) that are not integers a float64 holds exactly (|id| <= 2**53; "
+                          f"e.g. {example!r}); ids must be integers.", badIds=int(bad.sum()), exampleId=example)
+        return data.astype(np.int64)
+    if kind == "O" and all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+                           for v in data):
+        if any(not -_INT64_MAX - 1 <= int(v) <= _INT64_MAX for v in data):
+            raise _refuse(what, column, "has id(s) that do not fit int64.")
+        return np.array([int(v) for v in data], dtype=np.int64)
+    raise _refuse(what, column, f"has {data.dtype} values; ids must be integers.", dtype=str(data.dtype))
+
+
+def catalog_positions(catalog: Table, column: str, what: str = "DIA source catalog") -> np.ndarray:
+    """Return a position column as float64, masked values as NaN.
+
+    Parameters
+    ----------
+    catalog : `astropy.table.Table`
+        The catalog.
+    column : `str`
+        A position column (pixels).
+    what : `str`, optional
+        Name of the catalog in messages.
+
+    Returns
+    -------
+    positions : `numpy.ndarray` of `numpy.float64`, (N,)
+        The positions; a null or masked value (an Arrow null) is NaN, so
+        that the source is cut as one without a position (off the image,
+        its cutout all filled and flagged), never at the value under its
+        mask.
+
+    Raises
+    ------
+    InvalidCatalogError
+        Raised with a one-line message if the column is not numeric
+        (strings, booleans, objects).
+    """
+    values = catalog[column]
+    data = np.asarray(values)
+    if data.dtype.kind not in "iuf":
+        raise _refuse(what, column, f"has {data.dtype} values; positions must be numbers (pixels).",
+                      dtype=str(data.dtype))
+    positions = data.astype(np.float64)
+    mask = _null_mask(values)
+    if mask is not None:
+        positions[mask] = np.nan
+    return positions
+
+
 def check_source_catalog(catalog: Table, required: Iterable[str], what: str = "DIA source catalog") -> None:
-    """Check that a catalog has the columns a task needs and unique ids.
+    """Check that a catalog has the columns a task needs and unique
+    integer ids.
 
     Parameters
     ----------
@@ -95,8 +223,9 @@ def check_source_catalog(catalog: Table, required: Iterable[str], what: str = "D
     Raises
     ------
     InvalidCatalogError
-        Raised with a one-line message if a column is missing or an id
-        repeats; its metadata names the catalog and the column(s), and for
+        Raised with a one-line message if a column is missing, an id is
+        not an integer that fits int64 (`catalog_ids`) or an id repeats;
+        its metadata names the catalog and the column(s), and for
         repeated ids counts them and gives one.
     """
     required = list(required)
@@ -106,7 +235,7 @@ def check_source_catalog(catalog: Table, required: Iterable[str], what: str = "D
             f"{what} lacks required column(s) {', '.join(missing)}.",
             {"catalog": what, "missingColumns": ",".join(missing)},
         )
-    ids = np.asarray(catalog[required[0]])
+    ids = catalog_ids(catalog, required[0], what)
     if len(np.unique(ids)) != len(ids):
         values, counts = np.unique(ids, return_counts=True)
         duplicated = int((counts > 1).sum())
@@ -169,9 +298,10 @@ class SourceColumnsConfig(pexConfig.Config):
 
     def positions(self, catalog: Table) -> tuple[np.ndarray, np.ndarray]:
         """Return the sources' ``x`` and ``y`` positions, pixels, as float64
-        arrays in catalog order.
+        arrays in catalog order (`catalog_positions`: masked values are
+        NaN; a non-numeric column is refused with `InvalidCatalogError`).
         """
-        return np.asarray(catalog[self.xColumn], dtype=float), np.asarray(catalog[self.yColumn], dtype=float)
+        return catalog_positions(catalog, self.xColumn), catalog_positions(catalog, self.yColumn)
 
     def snr(self, catalog: Table) -> np.ndarray:
         """Return the sources' PSF-flux signal-to-noise ratio (`psf_snr`),
