@@ -28,11 +28,15 @@ import io
 import json
 import os
 import re
+import resource
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import unittest
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 from matplotlib.image import imread
@@ -40,6 +44,7 @@ from matplotlib.image import imread
 import lsst.meas.realbogus.evaluation
 import lsst.utils.tests
 from lsst.daf.butler import Butler
+from lsst.meas.realbogus.cli._files import is_report, mark_report
 from lsst.meas.realbogus.cli.evaluate import main as evaluate_main
 from lsst.meas.realbogus.cli.report import main as report_main
 from lsst.meas.realbogus.evaluation import PLOT_NAMES, evaluate, load_scored_sources, package_commit
@@ -47,6 +52,8 @@ from lsst.meas.realbogus.evaluation import _gallery as gallery
 from lsst.meas.realbogus.evaluation import _metrics as metrics
 from lsst.meas.realbogus.evaluation._provenance import _checkout_commit
 from lsst.meas.realbogus.tests import MODEL, SIM_COLLECTION, TEST_WHERE, ci_model, run_pipeline
+
+RB_REPORT = os.path.join(os.path.dirname(sys.executable), "rb-report")
 
 SCORE_WHERE = "instrument='LSSTCam-imSim' AND " + TEST_WHERE
 NO_BROWSER = os.environ.get("RB_NO_BROWSER") == "1"
@@ -199,6 +206,71 @@ class EvaluateTestCase(lsst.utils.tests.TestCase):
                 self.assertIn(message, err)
                 self.assertEqual(len(err.strip().splitlines()), 1)
                 self.assertFalse(os.path.exists(out))
+
+    # -- rb-report's output file (doc/reliability.rst, "Command-line outputs") ----------------------------
+
+    def test_report_refuses_to_overwrite_a_registry_before_evaluating(self):
+        """``-o REPO/gen3.sqlite3`` is refused with one line before any
+        evaluation; the registry is untouched.
+        """
+        repo = os.path.join(self.tmp, "other_repo")
+        Butler.makeRepo(repo)
+        registry = os.path.join(repo, "gen3.sqlite3")
+        with open(registry, "rb") as stream:
+            before = stream.read()
+        never = AssertionError("evaluated before checking -o")
+        with mock.patch("lsst.meas.realbogus.cli.report._read", side_effect=never), \
+                mock.patch("lsst.meas.realbogus.cli.report._evaluate", side_effect=never):
+            code, _, err = self.run_report(self.root, "-i", "ev/eval", "--tract", "4024", "-o", registry)
+        self.assertEqual(code, 2)
+        lines = err.strip().splitlines()
+        self.assertEqual(len(lines), 1, err)
+        self.assertIn(f"-o {registry} exists and is not an rb-report page", lines[0])
+        self.assertIn("--overwrite", lines[0])
+        with open(registry, "rb") as stream:
+            self.assertEqual(stream.read(), before)
+
+    def test_report_replaces_only_its_own_page(self):
+        page = os.path.join(self.tmp, "own.html")
+        args = (self.root, "-i", "ev/eval", "--tract", "4024")
+        for _ in range(2):  # the second run replaces the first's page
+            code, _, err = self.run_report(*args, "-o", page)
+            self.assertEqual(code, 0, err)
+            self.assertTrue(is_report(page))
+        notes = os.path.join(self.tmp, "notes.html")
+        with open(notes, "w") as stream:
+            stream.write("<!DOCTYPE html><html><body>my notes</body></html>")
+        code, _, err = self.run_report(*args, "-o", notes)
+        self.assertEqual(code, 2)
+        self.assertIn("is not an rb-report page", err)
+        with open(notes) as stream:
+            self.assertIn("my notes", stream.read())
+        code, _, err = self.run_report(*args, "-o", notes, "--overwrite")
+        self.assertEqual(code, 0, err)
+        self.assertTrue(is_report(notes))
+
+    def test_report_write_is_atomic(self):
+        """A write that fails part-way (a full disk, made by RLIMIT_FSIZE in
+        the child process) leaves the old page whole and no temporary file.
+        """
+        directory = tempfile.mkdtemp(dir=self.tmp)
+        page = os.path.join(directory, "report.html")
+        old = mark_report("<!DOCTYPE html><html><head><title>old</title></head><body>old</body></html>")
+        with open(page, "w") as stream:
+            stream.write(old)
+
+        def small_disk():
+            resource.setrlimit(resource.RLIMIT_FSIZE, (32768, 32768))
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill
+
+        result = subprocess.run([RB_REPORT, self.root, "-i", "ev/eval", "--tract", "4024", "-o", page],
+                                preexec_fn=small_disk, capture_output=True, text=True, timeout=300)
+        self.assertEqual(result.returncode, 2, result.stderr[-2000:])
+        last = result.stderr.strip().splitlines()[-1]
+        self.assertTrue(last.startswith(f"rb-report: error: cannot write {page}"), result.stderr[-2000:])
+        with open(page) as stream:
+            self.assertEqual(stream.read(), old)
+        self.assertEqual(os.listdir(directory), ["report.html"])
 
     def test_one_evaluation_path(self):
         """The task, ``rb-report --evaluate`` and ``python -m`` compute the

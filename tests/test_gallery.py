@@ -35,6 +35,7 @@ import numpy as np
 from astropy.table import Table
 
 from lsst.daf.butler import Butler
+from lsst.meas.realbogus.cli._files import is_gallery
 from lsst.meas.realbogus.cli.gallery import main
 from lsst.meas.realbogus.evaluation import (
     OUTCOMES,
@@ -148,6 +149,31 @@ class GalleryTestCase(unittest.TestCase):
         self.assertAlmostEqual(image.shape[0], height, delta=1)
         self.assertAlmostEqual(image.shape[1], width, delta=1)
         self.assertIn("wrote", stdout.getvalue())
+
+    def test_main_replaces_only_its_own_png(self):
+        """rb-gallery marks its PNG (a ``Software`` text chunk) and replaces
+        an existing file only if it carries that mark, or with
+        ``--overwrite``.
+        """
+        own = os.path.join(self.tmp, "own.png")
+        argv = ["--collections", self.collection, "--per-class", "1", "--size", "21"]
+        for _ in range(2):  # the second run replaces the first's picture
+            with contextlib.redirect_stdout(io.StringIO()):
+                self.assertEqual(main([self.root, own, *argv]), 0)
+            self.assertTrue(is_gallery(own))
+            self.assertGreater(matplotlib.image.imread(own).shape[0], 100)
+        photo = os.path.join(self.tmp, "photo.png")
+        matplotlib.image.imsave(photo, np.zeros((4, 4)))
+        with open(photo, "rb") as stream:
+            before = stream.read()
+        line = self._main_error([self.root, photo, *argv])
+        self.assertIn(f"{photo} exists and is not an rb-gallery PNG", line)
+        with open(photo, "rb") as stream:
+            self.assertEqual(stream.read(), before)
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.assertEqual(main([self.root, photo, *argv, "--overwrite"]), 0)
+        self.assertTrue(is_gallery(photo))
+        self.assertEqual(sorted(f for f in os.listdir(self.tmp) if f.startswith(".")), [])  # no temporaries
 
     def _main_error(self, argv):
         stderr = io.StringIO()
