@@ -58,6 +58,7 @@ from lsst.meas.realbogus.training import (
     calibrate,
     calibrated_scores,
     fit_platt,
+    fit_prior_shift,
     fit_temperature,
     random_dihedral,
     validation_mask,
@@ -147,6 +148,25 @@ class TrainingTestCase(lsst.utils.tests.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="rb_train_")
         self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+
+    def test_natural_calibration_too_small_shifts_the_prior(self):
+        """The ci world's natural-mix split holds too few reals to fit T and
+        b: the package still corrects the prior, by the split's counts.
+        """
+        from scipy.special import logit
+
+        package = train_in_process(self.root, calibration="natural", naturalCalibrationFraction=0.2,
+                                   validationFraction=0.1)
+        calibration = package.metadata.calibration
+        self.assertEqual(calibration["method"], "priorShift")
+        counts = package.metadata.training["triplets"]
+        held, train = counts["calibration"], counts["train"]
+        self.assertLess(held["real"], 10)
+        expected = (logit((held["real"] + 0.5) / (held["real"] + held["bogus"] + 1))
+                    - logit(train["real"] / (train["real"] + train["bogus"])))
+        self.assertAlmostEqual(package.intercept, expected, places=12)
+        self.assertEqual(package.temperature, 1.0)
+        self.assertEqual(package.threshold, 0.5)
 
     def test_same_seed_same_weights(self):
         a = train_in_process(self.root)
@@ -481,6 +501,23 @@ class PlattCalibrationTestCase(lsst.utils.tests.TestCase):
         logits = np.linspace(-5, 5, 11, dtype=np.float32)
         expected = torch.sigmoid(torch.from_numpy(logits) / fit["temperature"] + fit["intercept"]).numpy()
         np.testing.assert_array_equal(calibrated_scores(logits, fit), expected.astype(np.float64))
+
+
+    def test_prior_shift_from_counts(self):
+        """Too few natural reals to fit T and b: the logit shift between the
+        natural and the training real fractions, and the package scores
+        with it.
+        """
+        labels = np.array([1.0] * 3 + [0.0] * 60)
+        logits = np.linspace(-4, 4, labels.size)
+        fit = fit_prior_shift(logits, labels, 0.7)
+        natural = 3.5 / 64
+        self.assertEqual(fit["method"], "priorShift")
+        self.assertEqual(fit["temperature"], 1.0)
+        self.assertAlmostEqual(fit["intercept"], np.log(natural / (1 - natural)) - np.log(0.7 / 0.3))
+        expected = torch.sigmoid(torch.from_numpy(logits.astype(np.float32)) + fit["intercept"]).numpy()
+        np.testing.assert_array_equal(calibrated_scores(logits.astype(np.float32), fit), expected.astype(np.float64))
+        self.assertTrue(np.isfinite(fit_prior_shift(logits, np.zeros(63), 0.7)["intercept"]))
 
 
 class NaturalCalibrationSplitTestCase(lsst.utils.tests.TestCase):

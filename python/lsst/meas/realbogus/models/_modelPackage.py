@@ -230,13 +230,14 @@ class ModelPackage:
 
     @property
     def intercept(self) -> float:
-        """Calibration intercept b (0 but for ``platt`` calibration)."""
+        """Calibration intercept b (0 but for ``platt`` and ``priorShift``
+        calibration)."""
         return self._calibration_terms()[1]
 
     def _calibration_terms(self) -> tuple[float, float]:
         calibration = self.metadata.calibration or {}
         method = calibration.get("method")
-        if method not in ("temperature", "platt"):
+        if method not in ("temperature", "platt", "priorShift"):
             return 1.0, 0.0
         temperature, intercept = calibration.get("temperature"), calibration.get("intercept", 0.0)
         if not isinstance(temperature, (int, float)) or not (0 < temperature < float("inf")):

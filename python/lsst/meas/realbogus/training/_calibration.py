@@ -25,7 +25,7 @@ and stored in the model package.
 
 from __future__ import annotations
 
-__all__ = ["calibrate", "calibrated_scores", "fit_platt", "fit_temperature"]
+__all__ = ["calibrate", "calibrated_scores", "fit_platt", "fit_prior_shift", "fit_temperature"]
 
 import logging
 from typing import Any
@@ -118,6 +118,46 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
         "fittedOn": f"validation split ({len(y)} triplets, {int(y.sum())} real)",
         "eceBefore": metrics.expected_calibration_error(y, expit(z)),
         "eceAfter": metrics.expected_calibration_error(y, expit(z / temperature)),
+    }
+
+
+def fit_prior_shift(logits: np.ndarray, labels: np.ndarray, training_real_fraction: float) -> dict[str, Any]:
+    """Shift the prior only: sigmoid(logit + b), b = logit(natural real
+    fraction) - logit(training real fraction).
+
+    What a natural-mix calibration split too small to fit T and b by
+    (`fit_platt`) still says: its real fraction, estimated as (reals + 1/2)
+    / (triplets + 1) so that no real gives a finite shift.
+
+    Parameters
+    ----------
+    logits : `numpy.ndarray`
+        Network outputs before the sigmoid on the natural-mix split.
+    labels : `numpy.ndarray`
+        1 for real, 0 for bogus.
+    training_real_fraction : `float`
+        Real fraction of the training split, in (0, 1).
+
+    Returns
+    -------
+    calibration : `dict`
+        ``method`` ("priorShift"), ``temperature`` (1), ``intercept``,
+        ``fittedOn`` and the expected calibration error before and after.
+    """
+    from scipy.special import expit, logit
+
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    natural = (y.sum() + 0.5) / (len(y) + 1.0)
+    intercept = float(logit(natural) - logit(training_real_fraction))
+    return {
+        "method": "priorShift",
+        "temperature": 1.0,
+        "intercept": intercept,
+        "fittedOn": f"real fractions of the natural-mix calibration split ({len(y)} triplets, {int(y.sum())} "
+                    f"real) and the training split ({training_real_fraction:.3f})",
+        "eceBefore": metrics.expected_calibration_error(y, expit(z)),
+        "eceAfter": metrics.expected_calibration_error(y, expit(z + intercept)),
     }
 
 

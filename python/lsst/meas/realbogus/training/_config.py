@@ -155,7 +155,9 @@ class TrainingConfig(pexConfig.Config):
             "natural": "Fit sigmoid(logit / T + b) (Platt scaling: a temperature and a prior shift) on the "
             "natural-mix calibration split, the triplets no injected source caused, held out with "
             "naturalCalibrationFraction: reliability then reads as a probability at the natural class mix "
-            "even when training on a world made by injection. The threshold is chosen on that split too.",
+            "even when training on a world made by injection. The threshold is chosen on that split too. A "
+            "split with fewer than minValidationReal reals shifts the prior only (b = logit of its real "
+            "fraction minus that of the training split's; T = 1) and keeps the threshold 0.5.",
         },
         doc="Calibration of the scores, fitted after training and stored in the model package.",
     )

@@ -40,7 +40,7 @@ import torch
 
 from ..evaluation import _metrics as metrics
 from ..models import ModelPackage
-from ._calibration import calibrate, calibrated_scores
+from ._calibration import calibrate, calibrated_scores, fit_prior_shift
 from ._config import _jsonable
 
 if TYPE_CHECKING:
@@ -84,7 +84,8 @@ def package_model(config: TrainingConfig, data: TripletData, trainer: Trainer, l
     package : `~lsst.meas.realbogus.models.ModelPackage`
         Weights and metadata.
     """
-    validation = _validate(config, trainer, log)
+    train = data.counts["train"]
+    validation = _validate(config, trainer, log, train["real"] / max(train["real"] + train["bogus"], 1))
     training = _training_metadata(config, data, trainer, provenance, started)
     package = ModelPackage.from_model(
         _plain_model(config, data, trainer),
@@ -106,12 +107,16 @@ def package_model(config: TrainingConfig, data: TripletData, trainer: Trainer, l
     return package
 
 
-def _validate(config: TrainingConfig, trainer: Trainer, log: logging.Logger) -> _Validation:
+def _validate(config: TrainingConfig, trainer: Trainer, log: logging.Logger,
+              train_real_fraction: float) -> _Validation:
     """Score the held-out splits once: calibration, metrics and threshold.
 
     The calibration and the threshold are fitted on the validation split,
     or, with ``calibration="natural"``, on the natural-mix calibration split
-    (whose figures are then the package's ``calibration`` metrics).
+    (whose figures are then the package's ``calibration`` metrics); one
+    too small to fit on still shifts the prior (`fit_prior_shift`) by the
+    real fractions of that split and of the training split
+    (``train_real_fraction``).
     """
     val = trainer.validation
     result = _Validation(metrics={"n": len(val), "n_real": int(val.labels.sum())})
@@ -120,7 +125,16 @@ def _validate(config: TrainingConfig, trainer: Trainer, log: logging.Logger) -> 
     val_logits = trainer.predict(val.cutouts, logits=True) if len(val) else None
     fit_logits = val_logits if not natural else trainer.predict(fit.cutouts, logits=True) if len(fit) else None
     n_real = int(fit.labels.sum())
-    if not 0 < n_real < len(fit):
+    if natural and len(fit) and n_real < config.minValidationReal and 0 < train_real_fraction < 1:
+        # Too few reals to fit T and b, or to choose a threshold: the counts
+        # still correct the training mix's prior (a model trained on 70 %
+        # reals would otherwise read as over-confident at the natural mix).
+        result.calibration = fit_prior_shift(fit_logits, fit.labels, train_real_fraction)
+        log.info("Calibration on the %s: b = %.3f (ECE %.4f -> %.4f).", result.calibration["fittedOn"],
+                 result.calibration["intercept"], result.calibration["eceBefore"],
+                 result.calibration["eceAfter"])
+        result.rule = f"default 0.5: only {n_real} real triplets in the {_split_name(config)}"
+    elif not 0 < n_real < len(fit):
         pass  # no triplet, or one class: nothing to fit or choose
     elif n_real < config.minValidationReal:
         result.rule = f"default 0.5: only {n_real} real triplets in the {_split_name(config)}"
