@@ -201,6 +201,16 @@ def errors_at_completeness(joined: Any, completeness: float = 0.90) -> dict[str,
     return out
 
 
+def _cuts(result: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """The per-cut figures of one line, in ``benchmarks/quality.py``'s form."""
+    cuts = {}
+    for cut, entry in result["cuts"].items():
+        summary = entry["unweighted"] or {}
+        cuts[cut] = {"n": entry["n"], "nReal": entry["nReal"], **{k: summary.get(k) for k in keys},
+                     "intervals": entry.get("intervals")}
+    return cuts
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark."""
     parser = argparse.ArgumentParser(description="Test-world figures against training-set size; JSON lines.")
@@ -223,6 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="Training seed (default 1).")
     parser.add_argument("--resamples", type=int, default=1000, help="Bootstrap resamples (default 1000).")
     parser.add_argument("--package-dir", help="Write each model package here.")
+    parser.add_argument("--evaluate-package", metavar="PACKAGE",
+                        help="Train nothing: score the test world with this model package (e.g. the committed "
+                        "models/*.zip) and print its line, to check the README's figures without retraining.")
     parser.add_argument("-v", "--verbose", action="store_true", help="Log progress to stderr.")
     args = parser.parse_args(argv)
     use_checkout()
@@ -237,9 +250,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     test_root, train_root = os.path.abspath(args.test_repo), os.path.abspath(args.train_repo)
     test_refs = triplet_refs(test_root, ensure_world(test_root, "test", args.test_visits, args.jobs))
+    writer = JsonLineWriter("learning_curve", package_versions(["torch", "lsst-pipe-base"]))
+    if args.evaluate_package:
+        from lsst.meas.realbogus.models import ModelPackage
+
+        package = ModelPackage.read(args.evaluate_package)
+        cutouts, joined = read_test(Butler.from_config(test_root), test_refs, package.metadata.cutout.size)
+        result = score_and_evaluate(package, cutouts, joined, args.device, args.resamples)
+        training = package.metadata.training
+        writer.emit("learning_curve", _cuts(result, CUT_KEYS).get("snr>6", {}).get("purity_at_completeness_0.90"),
+                    "purity at completeness 0.90 (|snr|>6)", architecture=package.architecture,
+                    package=os.path.basename(args.evaluate_package), modelVersion=package.version,
+                    trainingTriplets=sum(split.get("real", 0) + split.get("bogus", 0)
+                                         for split in (training.get("triplets") or {}).values()),
+                    trainTriplets=training.get("triplets"), trainSeconds=training.get("seconds"),
+                    calibration=package.metadata.calibration, threshold=package.threshold,
+                    testDatasets=len(test_refs), n=len(joined), nReal=int(np.sum(joined["label"] == 1)),
+                    cuts=_cuts(result, CUT_KEYS), errorsAtCompleteness090=result["errorsAtCompleteness090"])
+        return 0
     train_refs = triplet_refs(train_root, ensure_world(train_root, "train", args.train_visits, args.jobs))
     cutouts, joined = read_test(Butler.from_config(test_root), test_refs, 51)
-    writer = JsonLineWriter("learning_curve", package_versions(["torch", "lsst-pipe-base"]))
     for name in args.architectures:
         for size in args.sizes:
             refs, used = first_datasets(train_root, train_refs, size)
@@ -248,11 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             load = load_average()
             package, seconds = train(name, train_root, refs, args)
             result = score_and_evaluate(package, cutouts, joined, args.device, args.resamples)
-            cuts = {}
-            for cut, entry in result["cuts"].items():
-                summary = entry["unweighted"] or {}
-                cuts[cut] = {"n": entry["n"], "nReal": entry["nReal"], **{k: summary.get(k) for k in CUT_KEYS},
-                             "intervals": entry.get("intervals")}
+            cuts = _cuts(result, CUT_KEYS)
             training = package.metadata.training
             if args.package_dir:
                 os.makedirs(args.package_dir, exist_ok=True)
