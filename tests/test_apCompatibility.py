@@ -139,6 +139,9 @@ class ButlerConfigTestCase(lsst.utils.tests.TestCase):
         "from lsst.meas.realbogus.triplets import CutoutConfig\n"
         "if sys.argv[1] == 'call':\n"
         "    use_package_butler_config()\n"
+        "if sys.argv[1] == 'cli':\n"
+        "    from lsst.meas.realbogus.cli._options import find_package_storage_classes\n"
+        "    find_package_storage_classes()\n"
         "torch.manual_seed(0)\n"
         "config = make_model_config('rbcnn', {})\n"
         "package = ModelPackage.from_model(build_model('rbcnn', 51, config), architecture='rbcnn',\n"
@@ -153,13 +156,14 @@ class ButlerConfigTestCase(lsst.utils.tests.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="rb_apbutler_")
         self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
 
-    def put_and_get(self, roots, config_path, call=False):
+    def put_and_get(self, roots, config_path, call=False, mode=None):
         """Store and read rb_model in each repository, in a child process
         whose DAF_BUTLER_CONFIG_PATH is ``config_path``; one line per
         repository on stdout.
         """
         env = child_environment(DAF_BUTLER_CONFIG_PATH=config_path)
-        return subprocess.run([sys.executable, "-c", self.PUT_AND_GET, "call" if call else "env", *roots],
+        mode = mode or ("call" if call else "env")
+        return subprocess.run([sys.executable, "-c", self.PUT_AND_GET, mode, *roots],
                               capture_output=True, text=True, env=env)
 
     def butler_create(self, *names):
@@ -209,6 +213,24 @@ class ButlerConfigTestCase(lsst.utils.tests.TestCase):
         """
         root, = self.butler_create("called")
         result = self.put_and_get([root], None, call=True)
+        self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+        self.assertEqual(result.stdout.split(), ["ModelPackage", "True"])
+
+    def test_command_line_tools_need_no_exported_variable(self):
+        """rb-train, rb-report, rb-gallery and rb-evaluate make their Butlers
+        after find_package_storage_classes, which is what a plain repository
+        needs.
+        """
+        import inspect
+
+        from lsst.meas.realbogus.cli import evaluate, gallery, report, train
+
+        for module in (evaluate, gallery, report, train):
+            source = inspect.getsource(module.main)
+            self.assertIn("find_package_storage_classes()", source, module.__name__)
+            self.assertLess(source.index("find_package_storage_classes()"), source.index("parse_args") + 80)
+        root, = self.butler_create("cli")
+        result = self.put_and_get([root], None, mode="cli")
         self.assertEqual(result.returncode, 0, result.stderr[-2000:])
         self.assertEqual(result.stdout.split(), ["ModelPackage", "True"])
 

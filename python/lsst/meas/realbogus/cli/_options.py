@@ -23,7 +23,7 @@
 
 from __future__ import annotations
 
-__all__ = ["apply_config_overrides"]
+__all__ = ["apply_config_overrides", "find_package_storage_classes"]
 
 import ast
 import os
@@ -32,6 +32,22 @@ from collections.abc import Iterable
 import lsst.pex.config as pexConfig
 
 from ..errors import CliError, one_line
+
+
+def find_package_storage_classes() -> None:
+    """Let this process's Butlers know ``RealBogusModelPackage``
+    (`~lsst.meas.realbogus.models.use_package_butler_config`), so that the
+    tools read and write ``rb_model`` in a repository made by plain ``butler
+    create`` too; an installation without the package's ``config/`` keeps
+    the repository's own configuration.
+    """
+    from ..errors import RealBogusError
+    from ..models._storageClass import use_package_butler_config
+
+    try:
+        use_package_butler_config()
+    except RealBogusError:
+        pass
 
 
 def apply_config_overrides(config: pexConfig.Config, files: Iterable[str], items: Iterable[str]) -> None:

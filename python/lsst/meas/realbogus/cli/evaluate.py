@@ -34,6 +34,7 @@ import lsst.pipe.base as pipeBase
 
 from ..errors import RealBogusError, one_line
 from ..evaluation import SCORE_INPUTS, evaluate_detector_visits, format_summary, open_butler, query_inputs
+from ._options import find_package_storage_classes
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         0 on success; 2 on a user error (one line on stderr).
     """
     args = _parser().parse_args(argv)
+    find_package_storage_classes()
     try:
         butler = open_butler(args.repo)
         handles = query_inputs(butler, args.collections, args.where, SCORE_INPUTS)

@@ -33,6 +33,7 @@ from typing import Any
 from ..errors import CliError, GalleryError, one_line
 from ..evaluation import write_gallery
 from ._files import check_output, is_gallery, tag_gallery_png, write_atomically
+from ._options import find_package_storage_classes
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         0 on success; 2 on a user error (one line on stderr).
     """
     args = _parser().parse_args(argv)
+    find_package_storage_classes()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     collections_arg = [c.strip() for item in (args.collections or ["DC2/sim"]) for c in item.split(",")
                        if c.strip()]

@@ -35,6 +35,7 @@ import lsst.pipe.base as pipeBase
 from ..errors import CliError, RealBogusError, one_line
 from ..evaluation import PLOT_NAMES, format_summary, open_butler, query_inputs, render_report
 from ._files import check_output, is_report, mark_report, write_bytes_atomically
+from ._options import find_package_storage_classes
 
 if TYPE_CHECKING:
     from lsst.daf.butler import Butler
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         0 on success; 2 on a user error (one line on stderr).
     """
     args = _parser().parse_args(argv)
+    find_package_storage_classes()
     try:
         if args.threshold is not None and not args.evaluate:
             raise CliError("--threshold needs --evaluate (rb_metrics already has its threshold).")

@@ -41,7 +41,7 @@ from ..training import DistributedContext, TrainRealBogusConfig, TrainRealBogusT
 from ..training._checkpoint import CHECKPOINT_NAME
 from ..training._trainRealBogus import _describe, _provenance
 from ._files import check_output, is_model_package, write_bytes_atomically
-from ._options import apply_config_overrides
+from ._options import apply_config_overrides, find_package_storage_classes
 
 if TYPE_CHECKING:
     from lsst.daf.butler import Butler, DatasetRef
@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         (one line saying where the last checkpoint is).
     """
     args = _parser().parse_args(argv)
+    find_package_storage_classes()
     dist = DistributedContext.from_environment()
     if dist.active:
         # Every rank logs its warnings; rank 0 alone the progress.
