@@ -194,6 +194,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--repo", help="Existing Butler repository; default: simulate one into a temporary "
                         "directory.")
+    parser.add_argument("--test-repo", help="Read tract 4024 from this repository instead of --repo (e.g. "
+                        "--repo TRAIN --test-repo TEST for the train and test presets' worlds).")
     parser.add_argument("--collections", default="DC2/sim", help="Collection to read (default DC2/sim).")
     parser.add_argument("--preset", default="demo", help="Simulator preset when --repo is not given "
                         "(default demo).")
@@ -547,8 +549,21 @@ def class_counts(sample: Sample) -> dict[str, int]:
     return {str(k): int(v) for k, v in zip(names, counts)}
 
 
-def read_samples(writer: JsonLineWriter, repo: str, collections: str) -> tuple[Sample, Sample]:
+def read_samples(writer: JsonLineWriter, repo: str, collections: str,
+                 test_repo: str | None = None) -> tuple[Sample, Sample]:
     """Read the train and test tracts and emit what they hold.
+
+    Parameters
+    ----------
+    writer : `JsonLineWriter`
+        Where the dataset line goes.
+    repo : `str`
+        Repository of tract 3080 (and of tract 4024 unless ``test_repo``).
+    collections : `str`
+        Collection to read in each.
+    test_repo : `str`, optional
+        Repository of tract 4024 (e.g. the ``test`` preset's world, with
+        the ``train`` preset's in ``repo``).
 
     Returns
     -------
@@ -558,12 +573,15 @@ def read_samples(writer: JsonLineWriter, repo: str, collections: str) -> tuple[S
     from lsst.daf.butler import Butler
 
     butler = Butler.from_config(repo, collections=collections)
+    test_butler = Butler.from_config(test_repo, collections=collections) if test_repo else butler
     train_table, train_dv = read_tract(butler, TRAIN_TRACT)
-    test_table, test_dv = read_tract(butler, TEST_TRACT)
+    test_table, test_dv = read_tract(test_butler, TEST_TRACT)
     overlap = set(zip(train_table["visit"], train_table["detector"])) & set(
         zip(test_table["visit"], test_table["detector"]))
     assert not overlap, f"detector-visits in both tracts: {sorted(overlap)[:5]}"
     n_written = len(set(butler.registry.queryDatasets(SOURCE_DATASET, collections=collections)))
+    if test_repo:
+        n_written += len(set(test_butler.registry.queryDatasets(SOURCE_DATASET, collections=collections)))
     train, test = make_sample(train_table, train_dv), make_sample(test_table, test_dv)
     writer.emit("dataset", len(train.is_real) + len(test.is_real), "sources",
                 train_tract=TRAIN_TRACT, test_tract=TEST_TRACT,
@@ -580,7 +598,7 @@ def evaluate(writer: JsonLineWriter, repo: str, args: argparse.Namespace, timing
              ) -> None:
     """Read the repository, train, and emit every figure."""
     start = time.perf_counter()
-    train, test = read_samples(writer, repo, args.collections)
+    train, test = read_samples(writer, repo, args.collections, args.test_repo)
     timings["read_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -620,6 +638,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.repo is not None:
         evaluate(writer, args.repo, args, timings)
         source = {"repo": str(Path(args.repo).resolve())}
+        if args.test_repo:
+            source["testRepo"] = str(Path(args.test_repo).resolve())
     else:
         with tempfile.TemporaryDirectory(prefix="rb-catalog-") as tmp:
             root = str(Path(tmp) / "repo")

@@ -42,11 +42,12 @@ step "2/5 Cutting triplets of both tracts (buildTriplets, pipetask -j $pjobs)"
 once triplets $bin/pipetask "${logs[@]}" run -b "$repo" -i DC2/sim -o demo/triplets --skip-existing-in demo/triplets \
     -p "$pipeline#step1" -d "$both" -j "$pjobs" --register-dataset-types
 
-step "3/5 Training rbcnn on tract 3080 on the CPU (trainRealBogus)"
+step "3/5 Training rbcnn on tract 3080 (injected sources) on the CPU (trainRealBogus)"
 once model $bin/pipetask "${logs[@]}" run -b "$repo" -i demo/triplets -o demo/model --skip-existing-in demo/model \
     -p "$pipeline#step2" -d "$train" --register-dataset-types \
-    -c trainRealBogus:device=cpu -c trainRealBogus:numThreads="$jobs" -c trainRealBogus:epochs=30 \
-    -c trainRealBogus:validationFraction=0.2  # ~900 triplets: 5 % would hold only a few reals
+    -c trainRealBogus:device=cpu -c trainRealBogus:numThreads="$jobs" -c trainRealBogus:epochs=20 \
+    -c trainRealBogus:validationFraction=0.1 -c trainRealBogus:calibration=natural \
+    -c trainRealBogus:naturalCalibrationFraction=0.5  # tract 3080 is made by injection: calibrate on its natural rows
 
 step "4/5 Scoring and filtering tract 4024 (computeReliability, filterDiaSourcePostReliability, -j $pjobs)"
 once scores $bin/pipetask "${logs[@]}" run -b "$repo" -i DC2/sim,demo/model -o demo/scores --skip-existing-in demo/scores \
