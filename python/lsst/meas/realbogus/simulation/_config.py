@@ -129,6 +129,12 @@ class SurveyConfig(Config):
         doc="Log-normal scatter of the sky level over visits (moon, airmass), dex.", default=0.1, min=0.0
     )
 
+    def visits_of_tract(self, tract: int) -> int:
+        """The number of visits pointed at ``tract``: ``visitsByTract``
+        where it names the tract, else ``visitsPerTract``.
+        """
+        return self.visitsByTract.get(tract, self.visitsPerTract)
+
     def validate(self) -> None:
         super().validate()
         if self.seeingMin > self.seeingMax:
@@ -513,7 +519,7 @@ def _check_simulable(config: SimulationConfig) -> None:
             raise ValueError(f"survey.visitsByTract names tract {tract}, which survey.tracts {tracts} lacks.")
         if visits < 1:
             raise ValueError(f"survey.visitsByTract[{tract}] must be >= 1; got {visits}.")
-    visits = {tract: survey.visitsByTract.get(tract, survey.visitsPerTract) for tract in tracts}
+    visits = {tract: survey.visits_of_tract(tract) for tract in tracts}
     if len(tracts) > 1 and max(visits.values()) > 1000 * min(b - a for a, b in zip(tracts, tracts[1:])):
         raise ValueError(f"{max(visits.values())} visits of a tract are too many: visit ids are "
                          "tract * 1000 + i, and those of two tracts would collide.")

@@ -32,7 +32,6 @@ __all__ = [
     "plan_survey",
     "detector_coverage",
     "template_coverage",
-    "visits_of_tract",
 ]
 
 import dataclasses
@@ -216,7 +215,7 @@ def plan_survey(config: SimulationConfig) -> list[DetectorVisitSpec]:
     fov_px = 2 * extent * survey.pixelScale / PIXEL_SCALE_ARCSEC
     specs = []
     for tract in survey.tracts:
-        for i in range(visits_of_tract(survey, tract)):
+        for i in range(survey.visits_of_tract(tract)):
             visit = _draw_visit(rng, survey, tract, i, fov_px)
             for det, offset in layout.items():
                 wcs = _detector_wcs(visit, offset, survey.detectorWidth, survey.detectorHeight,
@@ -225,13 +224,6 @@ def plan_survey(config: SimulationConfig) -> list[DetectorVisitSpec]:
                 if detector_coverage(spec, border_only=True):
                     specs.append(spec)
     return specs
-
-
-def visits_of_tract(survey: SurveyConfig, tract: int) -> int:
-    """The number of visits pointed at ``tract``: ``survey.visitsByTract``
-    where it names the tract, else ``survey.visitsPerTract``.
-    """
-    return survey.visitsByTract.get(tract, survey.visitsPerTract)
 
 
 def _draw_visit(rng: np.random.Generator, survey: SurveyConfig, tract: int, i: int, fov_px: float) -> VisitSpec:
