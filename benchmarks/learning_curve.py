@@ -258,7 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cutouts, joined = read_test(Butler.from_config(test_root), test_refs, package.metadata.cutout.size)
         result = score_and_evaluate(package, cutouts, joined, args.device, args.resamples)
         training = package.metadata.training
-        writer.emit("learning_curve", _cuts(result, CUT_KEYS).get("snr>6", {}).get("purity_at_completeness_0.90"),
+        cuts = _cuts(result, CUT_KEYS)
+        writer.emit("learning_curve", cuts.get("snr>6", {}).get("purity_at_completeness_0.90"),
                     "purity at completeness 0.90 (|snr|>6)", architecture=package.architecture,
                     package=os.path.basename(args.evaluate_package), modelVersion=package.version,
                     trainingTriplets=sum(split.get("real", 0) + split.get("bogus", 0)
@@ -266,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     trainTriplets=training.get("triplets"), trainSeconds=training.get("seconds"),
                     calibration=package.metadata.calibration, threshold=package.threshold,
                     testDatasets=len(test_refs), n=len(joined), nReal=int(np.sum(joined["label"] == 1)),
-                    cuts=_cuts(result, CUT_KEYS), errorsAtCompleteness090=result["errorsAtCompleteness090"])
+                    cuts=cuts, errorsAtCompleteness090=result["errorsAtCompleteness090"])
         return 0
     train_refs = triplet_refs(train_root, ensure_world(train_root, "train", args.train_visits, args.jobs))
     cutouts, joined = read_test(Butler.from_config(test_root), test_refs, 51)
