@@ -190,8 +190,9 @@ class TorchrunTestCase(lsst.utils.tests.TestCase):
 
 
     def test_rank0_failure_ends_every_rank(self):
-        """Rank 0 cannot write its checkpoint: it fails with a one-line
-        error and the other rank is told so instead of hanging.
+        """Rank 0 cannot write its checkpoint (refused before training):
+        it fails with a one-line error and the other rank is told so, or
+        stopped, instead of hanging.
         """
         blocker = self.path("not-a-directory")
         with open(blocker, "w"):
@@ -199,15 +200,18 @@ class TorchrunTestCase(lsst.utils.tests.TestCase):
         result = torchrun(self.root, "-i", TRIPLETS, "--tract", "3080", "--package", self.path("y.zip"),
                           *QUICK, "-c", f"checkpointDir={blocker}")
         self.assertNotEqual(result.returncode, 0)
-        self.assertIn("rb-train: error: cannot write the checkpoint", result.stderr)
+        # rb-train checks the checkpoint directory before training (issue 17:
+        # output paths are checked before long work), in one line.
+        self.assertIn(f"rb-train: error: cannot write checkpoints to {blocker}: File exists", result.stderr)
         # Rank 1 learns why instead of dying in its next collective call
         # ("Connection reset by peer" with gloo, a hang with nccl). torchrun
         # may stop it first once rank 0 has exited, so its line is not
         # always printed; the misleading error never is.
         self.assertNotIn("Connection reset", result.stderr)
         if "rank 0 failed" in result.stderr:
-            self.assertIn("rb-train: error: rank 0 failed: TrainingError: cannot write the checkpoint",
-                          result.stderr)
+            line = next(text for text in result.stderr.splitlines() if "rank 0 failed" in text)
+            self.assertTrue(line.startswith("rb-train: error: rank 0 failed:"), line)
+            self.assertIn("checkpoint", line)
         self.assertFalse(os.path.exists(self.path("y.zip")))
 
 
