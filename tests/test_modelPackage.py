@@ -117,6 +117,38 @@ class ModelPackageTestCase(lsst.utils.tests.TestCase):
         self.assertTrue(self.package.version.startswith("rbcnn-"))
         self.assertEqual(meta["formatVersion"], 1)
 
+    def test_format_version_follows_calibration(self):
+        """A calibration with an intercept (which a version-1 reader would
+        ignore) is written as format 2; the others stay readable by 1.
+        """
+        for calibration, version in ((None, 1), ({"method": "temperature", "temperature": 1.5}, 1),
+                                     ({"method": "platt", "temperature": 1.2, "intercept": -2.0}, 2),
+                                     ({"method": "priorShift", "temperature": 1.0, "intercept": -3.0}, 2)):
+            with self.subTest(calibration=calibration):
+                _, package = make_package()
+                package = ModelPackage.from_model(self.model, architecture="rbcnn",
+                                                  model_config=package.metadata.modelConfig,
+                                                  cutout_config=package.cutout_config(), calibration=calibration)
+                again = ModelPackage.from_bytes(package.to_bytes())
+                self.assertEqual(again.metadata.formatVersion, version)
+                self.assertEqual(again.intercept, (calibration or {}).get("intercept", 0.0))
+
+    def test_calibration_out_of_bounds_refused(self):
+        """T and b outside what the fitters search are refused at load:
+        with |b| > 20 every float32 score would be 0 or 1.
+        """
+        members = members_of(self.package.to_bytes())
+        for calibration, pattern in (
+                ({"method": "temperature", "temperature": 50.0}, r"temperature 50.0 is not a number in \[0.05, 20"),
+                ({"method": "platt", "temperature": 0.001, "intercept": 0.0}, "temperature 0.001"),
+                ({"method": "platt", "temperature": 1.0, "intercept": 25.0}, r"intercept 25.0 is not a number in"),
+                ({"method": "priorShift", "temperature": 1.0, "intercept": -1e300}, r"intercept -1e\+300"),
+                ({"method": "priorShift", "temperature": 1.0, "intercept": "x"}, "intercept 'x'")):
+            with self.subTest(calibration=calibration):
+                meta = json.loads(members["metadata.json"])
+                meta["calibration"], meta["formatVersion"] = calibration, 2
+                self.assertOneLineRefusal(rezip({**members, "metadata.json": json.dumps(meta)}), pattern)
+
     def test_missing_member(self):
         members = members_of(self.package.to_bytes())
         for name in ("metadata.json", "weights.safetensors"):

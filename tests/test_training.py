@@ -57,6 +57,7 @@ from lsst.meas.realbogus.training import (
     TripletData,
     calibrate,
     calibrated_scores,
+    effective_real_fraction,
     fit_platt,
     fit_prior_shift,
     fit_temperature,
@@ -518,6 +519,40 @@ class PlattCalibrationTestCase(lsst.utils.tests.TestCase):
         expected = torch.sigmoid(torch.from_numpy(logits.astype(np.float32)) + fit["intercept"]).numpy()
         np.testing.assert_array_equal(calibrated_scores(logits.astype(np.float32), fit), expected.astype(np.float64))
         self.assertTrue(np.isfinite(fit_prior_shift(logits, np.zeros(63), 0.7)["intercept"]))
+
+
+    def test_prior_shift_sees_the_class_weighting(self):
+        """A balanced loss trains towards a 1/2 prior whatever the counts;
+        the shift starts from the prior the loss saw, and stays within the
+        bounds a package reader accepts.
+        """
+        self.assertEqual(effective_real_fraction(300, 700, 700 / 300), 0.5)
+        self.assertAlmostEqual(effective_real_fraction(300, 700, 1.0), 0.3)
+        self.assertAlmostEqual(effective_real_fraction(300, 700, 2.0), 600 / 1300)
+        labels = np.zeros(10_000)
+        self.assertEqual(fit_prior_shift(np.zeros(10_000), labels, 1 - 1e-12)["intercept"], -20.0)
+
+
+class EmptyNaturalSplitTestCase(lsst.utils.tests.TestCase):
+    def test_warns_and_says_why_in_the_rule(self):
+        """calibration='natural' with no natural-mix triplet to hold out:
+        uncalibrated, with a warning and the reason in the threshold rule.
+        """
+        import logging
+
+        from lsst.meas.realbogus.training._packaging import _validate
+        from lsst.meas.realbogus.training._tripletData import TripletBatch
+
+        empty = TripletBatch.concatenate([], (3, 8, 8))
+        trainer = type("T", (), {"validation": empty, "calibration": empty,
+                                 "predict": lambda self, cutouts, logits=False: np.zeros(len(cutouts))})()
+        config = quick_training_config(calibration="natural", naturalCalibrationFraction=0.5)
+        log = logging.getLogger("rb.test.calibration")
+        with self.assertLogs(log, "WARNING") as logs:
+            result = _validate(config, trainer, log, 0.7)
+        self.assertIsNone(result.calibration)
+        self.assertIn("found no natural-mix triplet", result.rule)
+        self.assertIn("not calibrated", logs.output[0])
 
 
 class NaturalCalibrationSplitTestCase(lsst.utils.tests.TestCase):

@@ -40,6 +40,8 @@ collections=...)`` returns a `ModelPackage`.
 from __future__ import annotations
 
 __all__ = [
+    "CALIBRATION_INTERCEPT_LIMIT",
+    "CALIBRATION_TEMPERATURE_RANGE",
     "FORMAT_VERSION",
     "ModelMetadata",
     "ModelPackage",
@@ -70,8 +72,21 @@ from ._archive import (
     safetensors_header,
 )
 
-FORMAT_VERSION = 1
-"""Version of the package layout; readers refuse newer versions."""
+FORMAT_VERSION = 2
+"""Version of the package layout; readers refuse newer versions.
+
+1: calibration by temperature only. 2: a calibration may also carry an
+intercept (``platt``, ``priorShift``), which a version-1 reader would
+ignore, so packages with one are written as version 2 and the others
+still as 1 (readable by older releases).
+"""
+
+CALIBRATION_TEMPERATURE_RANGE = (0.05, 20.0)
+"""Temperatures the calibration fitters search and readers accept."""
+
+CALIBRATION_INTERCEPT_LIMIT = 20.0
+"""Largest calibration intercept |b| fitted or accepted: beyond it every
+float32 score is 0 or 1 whatever the network says."""
 
 SHORT_VERSION_LENGTH = 7
 """Characters of `ModelPackage.short_version`: the size of the AP
@@ -177,9 +192,10 @@ class ModelPackage:
         state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
         weights_bytes = save_safetensors(state)
         digest = hashlib.sha256(weights_bytes).hexdigest()
+        calibration = fields.get("calibration") or {}
         try:
             metadata = ModelMetadata(
-                formatVersion=FORMAT_VERSION,
+                formatVersion=2 if "intercept" in calibration else 1,
                 version=f"{version or architecture}-{digest[:12]}",
                 architecture=architecture,
                 modelConfig=json.loads(json.dumps(model_config)),
@@ -240,14 +256,17 @@ class ModelPackage:
         if method not in ("temperature", "platt", "priorShift"):
             return 1.0, 0.0
         temperature, intercept = calibration.get("temperature"), calibration.get("intercept", 0.0)
-        if not isinstance(temperature, (int, float)) or not (0 < temperature < float("inf")):
+        low, high = CALIBRATION_TEMPERATURE_RANGE
+        if not isinstance(temperature, (int, float)) or not low <= temperature <= high:
             raise ModelPackageError(
-                f"model package calibration temperature {temperature!r} is not a positive number."
+                f"model package calibration temperature {temperature!r} is not a number in [{low}, {high}]."
             )
         if method == "temperature":
             return float(temperature), 0.0
-        if not isinstance(intercept, (int, float)) or not math.isfinite(intercept):
-            raise ModelPackageError(f"model package calibration intercept {intercept!r} is not a finite number.")
+        if (not isinstance(intercept, (int, float)) or not math.isfinite(intercept)
+                or abs(intercept) > CALIBRATION_INTERCEPT_LIMIT):
+            raise ModelPackageError(f"model package calibration intercept {intercept!r} is not a number in "
+                                    f"[-{CALIBRATION_INTERCEPT_LIMIT:g}, {CALIBRATION_INTERCEPT_LIMIT:g}].")
         return float(temperature), float(intercept)
 
     def trained_for(self) -> dict[str, list[str]]:

@@ -25,7 +25,8 @@ and stored in the model package.
 
 from __future__ import annotations
 
-__all__ = ["calibrate", "calibrated_scores", "fit_platt", "fit_prior_shift", "fit_temperature"]
+__all__ = ["calibrate", "calibrated_scores", "effective_real_fraction", "fit_platt", "fit_prior_shift",
+           "fit_temperature"]
 
 import logging
 from typing import Any
@@ -34,7 +35,12 @@ import numpy as np
 import torch
 
 from ..evaluation import _metrics as metrics
+from ..models import CALIBRATION_INTERCEPT_LIMIT, CALIBRATION_TEMPERATURE_RANGE
 from ..scoring import calibrated_sigmoid
+
+# Bounds of the fits, in log T and b: those a package reader accepts.
+_LOG_T_BOUNDS = tuple(np.log(CALIBRATION_TEMPERATURE_RANGE))
+_B_BOUNDS = (-CALIBRATION_INTERCEPT_LIMIT, CALIBRATION_INTERCEPT_LIMIT)
 
 
 def calibrate(method: str, logits: np.ndarray, labels: np.ndarray,
@@ -110,7 +116,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
         u = z / np.exp(log_t)
         return float(-np.mean(y * log_expit(u) + (1 - y) * log_expit(-u)))
 
-    best = minimize_scalar(loss, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    best = minimize_scalar(loss, bounds=_LOG_T_BOUNDS, method="bounded")
     temperature = float(np.exp(best.x))
     return {
         "method": "temperature",
@@ -136,7 +142,8 @@ def fit_prior_shift(logits: np.ndarray, labels: np.ndarray, training_real_fracti
     labels : `numpy.ndarray`
         1 for real, 0 for bogus.
     training_real_fraction : `float`
-        Real fraction of the training split, in (0, 1).
+        Real fraction of the training split as the loss saw it, in (0, 1)
+        (with the class weighting applied: see `effective_real_fraction`).
 
     Returns
     -------
@@ -149,7 +156,7 @@ def fit_prior_shift(logits: np.ndarray, labels: np.ndarray, training_real_fracti
     z = np.asarray(logits, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
     natural = (y.sum() + 0.5) / (len(y) + 1.0)
-    intercept = float(logit(natural) - logit(training_real_fraction))
+    intercept = float(np.clip(logit(natural) - logit(training_real_fraction), *_B_BOUNDS))
     return {
         "method": "priorShift",
         "temperature": 1.0,
@@ -159,6 +166,15 @@ def fit_prior_shift(logits: np.ndarray, labels: np.ndarray, training_real_fracti
         "eceBefore": metrics.expected_calibration_error(y, expit(z)),
         "eceAfter": metrics.expected_calibration_error(y, expit(z + intercept)),
     }
+
+
+def effective_real_fraction(n_real: int, n_bogus: int, positive_weight: float) -> float:
+    """Return the real fraction the loss saw: reals count ``positive_weight``
+    times (``classWeighting``), so a balanced loss trains towards a prior of
+    1/2 whatever the counts.
+    """
+    weighted = positive_weight * n_real
+    return weighted / max(weighted + n_bogus, 1e-12)
 
 
 def fit_platt(logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
@@ -192,7 +208,7 @@ def fit_platt(logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
         return float(-np.mean(y * log_expit(u) + (1 - y) * log_expit(-u)))
 
     best = minimize(loss, x0=np.zeros(2), method="L-BFGS-B",
-                    bounds=[(np.log(0.05), np.log(20.0)), (-20.0, 20.0)])
+                    bounds=[_LOG_T_BOUNDS, _B_BOUNDS])
     temperature, intercept = float(np.exp(best.x[0])), float(best.x[1])
     return {
         "method": "platt",

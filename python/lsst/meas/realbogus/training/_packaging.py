@@ -40,7 +40,7 @@ import torch
 
 from ..evaluation import _metrics as metrics
 from ..models import ModelPackage
-from ._calibration import calibrate, calibrated_scores, fit_prior_shift
+from ._calibration import calibrate, calibrated_scores, effective_real_fraction, fit_prior_shift
 from ._config import _jsonable
 
 if TYPE_CHECKING:
@@ -85,7 +85,9 @@ def package_model(config: TrainingConfig, data: TripletData, trainer: Trainer, l
         Weights and metadata.
     """
     train = data.counts["train"]
-    validation = _validate(config, trainer, log, train["real"] / max(train["real"] + train["bogus"], 1))
+    # The prior the network learnt is the loss's: reals weighted by pos_weight.
+    prior = effective_real_fraction(train["real"], train["bogus"], float(trainer.loss_fn.pos_weight))
+    validation = _validate(config, trainer, log, prior)
     training = _training_metadata(config, data, trainer, provenance, started)
     package = ModelPackage.from_model(
         _plain_model(config, data, trainer),
@@ -116,7 +118,9 @@ def _validate(config: TrainingConfig, trainer: Trainer, log: logging.Logger,
     (whose figures are then the package's ``calibration`` metrics); one
     too small to fit on still shifts the prior (`fit_prior_shift`) by the
     real fractions of that split and of the training split
-    (``train_real_fraction``).
+    (``train_real_fraction``, class weighting applied). An empty natural
+    split leaves the model uncalibrated, with a warning and the reason in
+    the threshold rule.
     """
     val = trainer.validation
     result = _Validation(metrics={"n": len(val), "n_real": int(val.labels.sum())})
@@ -125,7 +129,13 @@ def _validate(config: TrainingConfig, trainer: Trainer, log: logging.Logger,
     val_logits = trainer.predict(val.cutouts, logits=True) if len(val) else None
     fit_logits = val_logits if not natural else trainer.predict(fit.cutouts, logits=True) if len(fit) else None
     n_real = int(fit.labels.sum())
-    if natural and len(fit) and n_real < config.minValidationReal and 0 < train_real_fraction < 1:
+    if natural and not len(fit):
+        # Every labelled triplet came from an injected source (or the
+        # fraction held out none): nothing says what the natural mix is.
+        result.rule = ("default 0.5: calibration='natural' found no natural-mix triplet (rb_triplets "
+                       "'injected' False) to hold out; the scores are not calibrated")
+        log.warning("Calibration: %s.", result.rule.removeprefix("default 0.5: "))
+    elif natural and len(fit) and n_real < config.minValidationReal and 0 < train_real_fraction < 1:
         # Too few reals to fit T and b, or to choose a threshold: the counts
         # still correct the training mix's prior (a model trained on 70 %
         # reals would otherwise read as over-confident at the natural mix).
