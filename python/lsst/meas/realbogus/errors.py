@@ -48,6 +48,7 @@ __all__ = [
     "RealBogusDataError",
     "RealBogusError",
     "RepositoryExistsError",
+    "SimulationPlanError",
     "TrainingError",
     "TripletDataError",
     "UnknownPresetError",
@@ -184,6 +185,10 @@ class UnknownPresetError(RealBogusError, ValueError):
 
 class RepositoryExistsError(RealBogusError, ValueError):
     """The simulator's target already holds a repository or other files."""
+
+
+class SimulationPlanError(RealBogusError, ValueError):
+    """A repository's simulation plan is not its stored configuration's."""
 
 
 class GalleryError(RealBogusError, RuntimeError):

@@ -26,6 +26,7 @@ from __future__ import annotations
 __all__ = ["apply_config_overrides", "find_package_storage_classes"]
 
 import ast
+import logging
 import os
 from collections.abc import Iterable
 
@@ -46,8 +47,11 @@ def find_package_storage_classes() -> None:
 
     try:
         use_package_butler_config()
-    except RealBogusError:
-        pass
+    except RealBogusError as err:
+        # Not fatal: a repository made by rb-simulate declares the storage
+        # class itself; only a plain `butler create` one needs ours.
+        logging.getLogger("lsst.meas.realbogus").warning(
+            "%s; rb_model is readable only in repositories that declare RealBogusModelPackage.", err)
 
 
 def apply_config_overrides(config: pexConfig.Config, files: Iterable[str], items: Iterable[str]) -> None:

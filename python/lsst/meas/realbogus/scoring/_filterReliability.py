@@ -41,6 +41,7 @@ from astropy.table import Table
 import lsst.pex.config as pexConfig
 import lsst.pipe.base as pipeBase
 import lsst.pipe.base.connectionTypes as cT
+from lsst.utils.timer import timeMethod
 
 from ..errors import InvalidCatalogError
 from ..triplets import as_astropy_table, catalog_ids, check_source_catalog, match_ids, replace_storage_class
@@ -120,6 +121,7 @@ class FilterReliabilityTask(pipeBase.PipelineTask):
     ConfigClass = FilterReliabilityConfig
     _DefaultName = "filterReliability"
 
+    @timeMethod
     def run(self, diaSources: Table | Any, classifications: Table | Any) -> pipeBase.Struct:
         """Split the sources.
 

@@ -52,6 +52,7 @@ import lsst.pipe.base.connectionTypes as cT
 from lsst.daf.butler import DataCoordinate
 from lsst.utils.timer import timeMethod
 
+from ..errors import SimulationPlanError
 from ._config import SimulationConfig
 from ._detectorVisit import simulate_detector_visit
 from ._repository import DATASET_DIMENSIONS, DATASET_TYPES, make_datasets
@@ -154,14 +155,14 @@ class SimulateDetectorVisitTask(pipeBase.PipelineTask):
         ------
         lsst.pipe.base.NoWorkFound
             Raised if the plan holds no such detector-visit.
-        ValueError
+        lsst.meas.realbogus.errors.SimulationPlanError
             Raised if ``plan`` is not the configuration's.
         """
         spec = _plan(simulationConfig.saveToString()).get((int(dataId["visit"]), int(dataId["detector"])))
         if spec is None:
             raise pipeBase.NoWorkFound(f"the simulation plan has no detector-visit {dict(dataId)}.")
         if plan is not None and dict(plan) != plan_record(spec):
-            raise ValueError(f"rb_simulation_plan of {dict(dataId)} is not the stored configuration's; "
+            raise SimulationPlanError(f"rb_simulation_plan of {dict(dataId)} is not the stored configuration's; "
                              "register the world again with rb-simulate --register-only.")
         datasets = make_datasets(simulate_detector_visit(spec, simulationConfig))
         self.log.info("Simulated visit %d detector %d: %d DIA sources, %d real.", spec.visit.visit,
