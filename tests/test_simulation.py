@@ -357,6 +357,20 @@ class PlanTestCase(lsst.utils.tests.TestCase):
         visits = {spec.visit.visit for spec in plan_survey(config)}
         self.assertEqual(sorted(visits), [3080000, 4024000, 4024001, 4024002])
 
+    def test_tract_plan_independent_of_other_tracts(self):
+        """A test tract's visits are the same whatever the training tract's
+        visit count (the demo's tract 4024 stays fixed).
+        """
+        def tract_4024(visits_3080):
+            config = make_config("demo")
+            config.survey.visitsByTract = {3080: visits_3080}
+            return [(s.visit, s.detector, s.wcs.pixel_to_sky(10.0, 20.0)) for s in plan_survey(config)
+                    if s.visit.tract == 4024]
+
+        one, other = tract_4024(3), tract_4024(7)
+        self.assertGreater(len(one), 20)
+        self.assertEqual(one, other)
+
 
 class SaturationTestCase(lsst.utils.tests.TestCase):
     def test_bleed_conserves_charge(self):

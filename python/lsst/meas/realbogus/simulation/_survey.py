@@ -192,7 +192,10 @@ def plan_survey(config: SimulationConfig) -> list[DetectorVisitSpec]:
     """Lay out every detector-visit of a simulated repository.
 
     The plan depends only on the configuration (including its seed), so the
-    same configuration always yields the same visits and WCSs.
+    same configuration always yields the same visits and WCSs. Each tract
+    draws its visits from its own generator, so a tract's visits do not
+    depend on how many the other tracts have (the demo's test tract stays
+    the same whatever its training tract's ``visitsByTract``).
 
     Parameters
     ----------
@@ -207,7 +210,6 @@ def plan_survey(config: SimulationConfig) -> list[DetectorVisitSpec]:
         is left out: Alert Production makes nothing of it either.
     """
     survey = config.survey
-    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0x5EED]))
     layout = detector_layout(survey.detectorsPerVisit, survey.detectorWidth, survey.detectorHeight,
                              survey.detectorGap)
     extent = max(abs(v) for xy in layout.values() for v in xy) + max(survey.detectorWidth,
@@ -215,6 +217,7 @@ def plan_survey(config: SimulationConfig) -> list[DetectorVisitSpec]:
     fov_px = 2 * extent * survey.pixelScale / PIXEL_SCALE_ARCSEC
     specs = []
     for tract in survey.tracts:
+        rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0x5EED, tract]))
         for i in range(survey.visits_of_tract(tract)):
             visit = _draw_visit(rng, survey, tract, i, fov_px)
             for det, offset in layout.items():
