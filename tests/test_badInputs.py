@@ -514,6 +514,26 @@ class CatalogEdgeCasesTestCase(_CiInputs):
         self.assertLess(peaks[256], 20e6, peaks)
 
 
+class PsfSnrTestCase(lsst.utils.tests.TestCase):
+    def test_unmeasured_sources_have_no_snr(self):
+        """Masked (Arrow null) fluxes or errors, and zero, negative or
+        non-finite errors give NaN, outside every SNR cut, not a finite
+        value from the masked data or an infinite one.
+        """
+        from lsst.meas.realbogus.triplets import psf_snr
+
+        flux = MaskedColumn([600.0, 600.0, 600.0, 600.0, 600.0, -700.0, np.nan],
+                            mask=[False, True, False, False, False, False, False])
+        err = MaskedColumn([100.0, 100.0, 0.0, -5.0, np.inf, 100.0, 100.0],
+                           mask=[False, False, False, False, False, False, False])
+        snr = psf_snr(flux, err)
+        self.assertEqual(snr.dtype, np.float64)
+        np.testing.assert_array_equal(snr, [6.0, np.nan, np.nan, np.nan, np.nan, -7.0, np.nan])
+        err.mask[0] = True
+        self.assertTrue(np.isnan(psf_snr(flux, err)[0]))
+        np.testing.assert_array_equal(psf_snr(np.array([5.0]), np.array([2.0])), [2.5])
+
+
 class FilterReliabilityBadInputsTestCase(_CiInputs):
     def scores(self):
         return self.run_score(self.inputs())

@@ -81,11 +81,23 @@ def as_astropy_table(catalog: Any) -> Table:
 
 def psf_snr(flux: np.ndarray, flux_err: np.ndarray) -> np.ndarray:
     """Return the PSF-flux signal-to-noise ratio, ``flux / flux_err``, as
-    float64 (NaN or inf where the error is zero or not finite, as the
-    division gives).
+    float64.
+
+    It is NaN where either value is masked (an Arrow null) or not finite,
+    or the error is not positive: such a source has no measured SNR, so it
+    falls outside every SNR cut instead of passing them all as an infinite
+    one.
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.asarray(flux, dtype=np.float64) / np.asarray(flux_err, dtype=np.float64)
+    flux, flux_err = _as_float(flux), _as_float(flux_err)
+    good = np.isfinite(flux) & np.isfinite(flux_err) & (flux_err > 0)
+    return np.divide(flux, flux_err, out=np.full(flux.shape, np.nan), where=good)
+
+
+def _as_float(values: Any) -> np.ndarray:
+    """float64 values with masked entries as NaN."""
+    if isinstance(values, np.ma.MaskedArray):
+        return np.ma.filled(values.astype(np.float64), np.nan)
+    return np.asarray(values, dtype=np.float64)
 
 
 _EXACT_FLOAT_ID = 2**53
