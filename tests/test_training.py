@@ -40,7 +40,7 @@ import torch
 import lsst.utils.tests
 from lsst.daf.butler import Butler
 from lsst.meas.realbogus.cli.train import main
-from lsst.meas.realbogus.errors import DeviceError, TrainingError
+from lsst.meas.realbogus.errors import DeviceError, TrainingError, TripletDataError
 from lsst.meas.realbogus.models import ModelPackage, select_device
 from lsst.meas.realbogus.tests import (
     SIM_COLLECTION,
@@ -615,6 +615,27 @@ class NaturalCalibrationSplitTestCase(lsst.utils.tests.TestCase):
         self.assertAlmostEqual(plain.n_calibration / 2000, 0.5, delta=0.05)
         none = TripletData(handles, list("abcd"), validation_fraction=0.1, seed=1)
         self.assertEqual(none.n_calibration, 0)
+
+    def test_read_error_does_not_make_rows_natural(self):
+        """Only a missing ``injected`` column reads as natural: a read that
+        fails for another reason is an error, even if a retry would work.
+        """
+        handles = self.make_handles()
+
+        class Flaky:
+            def __init__(self, inner):
+                self.inner, self.calls = inner, 0
+
+            def get(self, parameters=None):
+                self.calls += 1
+                if self.calls == 1:
+                    raise OSError("connection reset by peer")
+                return self.inner.get(parameters)
+
+        flaky = [Flaky(h) for h in handles]
+        with self.assertRaisesRegex(TripletDataError, "rb_triplets a cannot be read for training: connection "
+                                    "reset by peer"):
+            TripletData(flaky, list("abcd"), validation_fraction=0.1, seed=1, calibration_fraction=0.5)
 
 
 class TrainingPiecesTestCase(lsst.utils.tests.TestCase):

@@ -31,6 +31,7 @@ import collections
 import concurrent.futures
 import dataclasses
 import logging
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -275,12 +276,17 @@ class TripletData:
     def _read_columns(self, index: int, handle: Any, columns: Sequence[str],
                       parameters: dict[str, Any] | None = None) -> Any:
         """Read columns of dataset ``index``; an optional column it lacks
-        is read as all False.
+        (an error naming it) is read as all False.
         """
         parameters = dict(parameters or {})
         try:
             return self._get(index, handle, {**parameters, "columns": list(columns)})
-        except TripletDataError:
+        except TripletDataError as err:
+            # Only a missing optional column is read as all False: any other
+            # failure (a bad file, a transient read error) must not turn an
+            # injected row into a natural-mix one.
+            if not any(re.search(rf"\b{name}\b", str(err)) for name in _OPTIONAL_COLUMNS):
+                raise
             present = [c for c in columns if c not in _OPTIONAL_COLUMNS]
             table = self._get(index, handle, {**parameters, "columns": present})
             for name in _OPTIONAL_COLUMNS:
