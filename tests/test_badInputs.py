@@ -481,6 +481,17 @@ class CatalogEdgeCasesTestCase(_CiInputs):
                                       np.delete(np.asarray(present["reliability"]), 2))
         triplets = BuildTripletsTask().run(**{**self.inputs(truth=True), "diaSources": masked}).triplets
         self.assertTrue(triplets["cutoutFlags_edge"][2])
+        # The AP schema cannot flag it: it gets apNoDataScore, not the
+        # network's score of a blank cutout; the others keep theirs.
+        for value in (0.0, 0.25):
+            with self.subTest(apNoDataScore=value):
+                task, model = self.score(outputSchema="ap", apNoDataScore=value)
+                ap = task.run(**{**self.inputs(), "diaSources": masked}, model=model).classifications
+                self.assertEqual(task.metadata["nNoDataScored"], 1)
+                score = np.asarray(ap["score"])
+                self.assertEqual(score.dtype, np.float32)
+                self.assertEqual(score[2], np.float32(value))
+                np.testing.assert_array_equal(np.delete(score, 2), np.delete(np.asarray(present["reliability"]), 2))
 
     def test_large_catalog_memory_is_bounded_by_chunks(self):
         """The cutouts of one sourceChunkSize chunk are in memory at a time

@@ -185,6 +185,16 @@ class ComputeReliabilityConfig(
         },
         doc="Schema of dia_source_reliability.",
     )
+    apNoDataScore = pexConfig.RangeField(
+        dtype=float,
+        default=0.0,
+        min=0.0,
+        max=1.0,
+        doc="With outputSchema='ap': the score of a source whose cutout holds no image pixel "
+        "(cutoutNoDataFraction 1: a null, masked or non-finite position, or one off the images). The "
+        "package schema flags such a source; the AP schema cannot, so it gets this score instead of the "
+        "network's opinion of a blank cutout (0: no alert from a source nobody could see).",
+    )
     classificationsStorageClass = pexConfig.Field(
         dtype=str,
         default="ArrowAstropy",
@@ -366,6 +376,7 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
                                             model)
         self._check_scores(ids, scores, model)
         if c.outputSchema == "ap":
+            scores = self._score_blank_cutouts(scores, flags)
             table = make_ap_reliability_catalog(ids, scores, model.short_version, model_version=model.version)
         else:
             table = make_reliability_table(ids, scores, flags, model.version)
@@ -430,6 +441,20 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
         self.metadata["nChunks"] = len(starts)
         columns = {name: np.concatenate([part[name] for part in flags]) for name in flags[0]}
         return np.concatenate(scores), columns
+
+    def _score_blank_cutouts(self, scores: np.ndarray, flags: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Give ``apNoDataScore`` to the sources whose cutouts hold no image
+        pixel (the AP schema has no flag to say so); record how many as
+        ``nNoDataScored``.
+        """
+        blank = np.asarray(flags["cutoutNoDataFraction"]) >= 1.0
+        self.metadata["nNoDataScored"] = int(blank.sum())
+        if blank.any():
+            self.log.warning("%d of %d DIA sources have no image pixel in their cutout; the AP schema cannot "
+                             "flag them, so their score is apNoDataScore=%g.", int(blank.sum()), len(scores),
+                             self.config.apNoDataScore)
+            scores = np.where(blank, np.float32(self.config.apNoDataScore), scores).astype(scores.dtype)
+        return scores
 
     def _check_scores(self, ids: np.ndarray, scores: np.ndarray, model: ModelPackage) -> None:
         """Refuse to write scores that are not finite.
