@@ -492,6 +492,31 @@ class InterruptedWorldTestCase(lsst.utils.tests.TestCase):
         out = self._assert_resumes_to_reference(root)
         self.assertIn("1 detector-visits were already written", out)
 
+    def test_refusal_after_writing_began_says_incomplete(self):
+        """A detector-visit refused (a RealBogusError) after others were
+        written: exit 1, and the one line says REPO is marked incomplete.
+        """
+        from lsst.meas.realbogus.errors import RealBogusDataError
+
+        root = self._root("refused")
+        calls = []
+
+        def refuse_second(butler, run, product):
+            calls.append(product.data_id)
+            if len(calls) == 2:
+                raise RealBogusDataError("detector-visit 2 has no usable template")
+            return write_detector_visit(butler, run, product)
+
+        with mock.patch("lsst.meas.realbogus.simulation._simulator.write_detector_visit",
+                        side_effect=refuse_second):
+            code, _, err = _run_cli(root, *self.ARGS)
+        self.assertEqual(code, 1, err)
+        lines = err.strip().splitlines()
+        self.assertEqual(len(lines), 1, err)
+        self.assertIn("no usable template", lines[0])
+        self.assertIn("is marked incomplete: re-run with --resume", lines[0])
+        self._assert_reported_incomplete(root)
+
     def test_resume_rewrites_partial_and_orphaned_detector_visits(self):
         """A detector-visit with some of its five datasets, and one whose
         files are on disk but not in the registry (a kill inside a write),

@@ -104,11 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     status : `int`
         0 on success; 2 on a user error, found before anything is written
         (one line on stderr); 1 if writing the repository failed (a full
-        disk: one line; REPO is left marked incomplete); 130 after a
+        disk, or a detector-visit refused after writing began: one line
+        saying that REPO is left marked incomplete); 130 after a
         Ctrl-C (one line; REPO is left marked incomplete).
     """
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    before = None  # REPO's state when the simulator started
     try:
         config = build_config(args)
         if args.show_config:
@@ -123,15 +125,20 @@ def main(argv: list[str] | None = None) -> int:
 
             gallery = check_gallery_output(args.gallery, args.overwrite, option="--gallery")
         simulator = Simulator(config)
+        before = world_state(args.repo)
         summary = simulator.run(args.repo, jobs=args.jobs, overwrite=args.overwrite, resume=args.resume,
                                 progress=False if args.no_progress else None,
                                 register_only=args.register_only)
     except CliError as exc:
         print(f"rb-simulate: error: {exc}", file=sys.stderr)
         return 2
-    except RealBogusError as exc:  # refused before anything was written
-        print(f"rb-simulate: error: {one_line(exc)}", file=sys.stderr)
-        return 2
+    except RealBogusError as exc:
+        # Refused before anything was written (2), or failed after writing
+        # began (1), which leaves REPO marked incomplete: say so.
+        written = before is not None and before != "incomplete" and world_state(args.repo) == "incomplete"
+        left = f"; {_left(args.repo)}" if world_state(args.repo) == "incomplete" else ""
+        print(f"rb-simulate: error: {one_line(exc)}{left}", file=sys.stderr)
+        return 1 if written else 2
     except KeyboardInterrupt:
         print(f"rb-simulate: interrupted; {_left(args.repo)}", file=sys.stderr)
         return 130
