@@ -147,6 +147,26 @@ class EvaluateTestCase(lsst.utils.tests.TestCase):
         self.assertEqual(m["software"]["meas_realbogus"], self.package.metadata.software["meas_realbogus"])
         self.assertEqual(set(m["requirement"]), {"all", "snr>5", "snr>6"})
 
+    def test_ap_schema_joins_like_the_package_schema(self):
+        """Scores written with outputSchema='ap' (id, score, version) join
+        to the same labels, SNR and scores; their cutout flags read False.
+        """
+        from lsst.meas.realbogus.evaluation import join_scores
+        from lsst.meas.realbogus.scoring import make_ap_reliability_catalog
+
+        ref = self.butler.query_datasets("dia_source_reliability", collections="ev/scores", limit=1)[0]
+        package_schema = self.butler.get(ref)
+        truth = self.butler.get("dia_source_truth", ref.dataId)
+        sources = self.butler.get("dia_source_unstandardized", ref.dataId)
+        ap = make_ap_reliability_catalog(np.asarray(package_schema["diaSourceId"]),
+                                         np.asarray(package_schema["reliability"]), self.package.short_version)
+        expected = join_scores(package_schema, truth, sources)
+        joined = join_scores(ap, truth, sources)
+        self.assertGreater(len(joined), 0)
+        for name in ("diaSourceId", "reliability", "label", "truthClass", "snr"):
+            np.testing.assert_array_equal(joined[name], expected[name])
+        self.assertFalse(np.any(joined["cutoutFlags_edge"]) or np.any(joined["cutoutFlags_noData"]))
+
     def test_plots_are_png(self):
         for name in PLOT_NAMES:
             uri = self.butler.getURI(f"rb_plot_{name}", skymap="DC2", tract=4024)

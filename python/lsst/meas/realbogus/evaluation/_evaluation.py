@@ -98,7 +98,9 @@ def join_scores(
     ----------
     reliability : `astropy.table.Table`
         ``dia_source_reliability`` in the package's schema
-        (``diaSourceId``, ``reliability``, cutout flags).
+        (``diaSourceId``, ``reliability``, cutout flags) or the AP
+        pipeline's (``id``, ``score``, ``version``; an afw catalog is
+        converted), which has no cutout flags: they read as False.
     truth : `astropy.table.Table`
         ``dia_source_truth`` (id, ``is_real``, ``truth_class``); its id
         column has the sources' id column name.
@@ -125,6 +127,7 @@ def join_scores(
     """
     c = columns if columns is not None else SourceColumnsConfig()
     sources = as_astropy_table(sources)
+    reliability = _package_schema(as_astropy_table(reliability))
     of = f" of {where}" if where else ""
     # A repeated id would pair a score with another source's label.
     check_source_catalog(reliability, ["diaSourceId", "reliability", "cutoutFlags_edge", "cutoutFlags_noData"],
@@ -147,6 +150,18 @@ def join_scores(
     for name in ("cutoutFlags_edge", "cutoutFlags_noData"):
         out[name] = np.asarray(reliability[name], dtype=bool)[keep]
     return out
+
+
+def _package_schema(reliability: Table) -> Table:
+    """A reliability catalog of the AP schema (``outputSchema="ap"``) in
+    the package's column names; others unchanged.
+    """
+    names = set(reliability.colnames)
+    if "diaSourceId" in names or not {"id", "score"} <= names:
+        return reliability
+    no_flag = np.zeros(len(reliability), dtype=bool)
+    return Table({"diaSourceId": reliability["id"], "reliability": reliability["score"],
+                  "cutoutFlags_edge": no_flag, "cutoutFlags_noData": no_flag.copy()})
 
 
 def join_detector_visits(
