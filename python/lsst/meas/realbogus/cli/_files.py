@@ -64,6 +64,7 @@ import tempfile
 import zlib
 from collections.abc import Callable
 
+from .._atomicWrite import write_atomically, write_bytes_atomically
 from ..errors import CliError
 
 REPORT_GENERATOR = "rb-report (lsst.meas.realbogus)"
@@ -142,74 +143,6 @@ def check_output(path: str, *, what: str, is_own: Callable[[str], bool], overwri
     os.close(fd)
     os.unlink(probe)
     return target
-
-
-def write_atomically(path: str, write: Callable[[str], None]) -> None:
-    """Write a file through a temporary file in its directory and an
-    atomic rename.
-
-    Parameters
-    ----------
-    path : `str`
-        The file to write (as returned by `check_output`).
-    write : `~collections.abc.Callable` [[`str`], `None`]
-        Writes the whole content to the temporary path it is given.
-
-    Raises
-    ------
-    OSError
-        Raised if writing, syncing or renaming fails; ``path`` is then
-        untouched and the temporary file removed.
-
-    Notes
-    -----
-    The new file gets the permissions a plain ``open(path, "w")`` would
-    give it (``0o666`` less the umask), or those of the file it replaces.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as stream:
-            os.fsync(stream.fileno())
-        os.chmod(tmp, _mode_for(path))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
-def write_bytes_atomically(path: str, data: bytes) -> None:
-    """`write_atomically` for content already in memory."""
-
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as stream:
-            stream.write(data)
-
-    write_atomically(path, write)
-
-
-def _mode_for(path: str) -> int:
-    try:
-        return stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
 
 
 def _reason(exc: OSError) -> str:

@@ -363,7 +363,8 @@ def write_gallery(
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     fig.savefig(output, format="png")
     counts = {row.label: len(row.examples) for row in rows}
-    _LOG.info("Wrote %s: %s.", output, ", ".join(f"{k} {v}" for k, v in counts.items()) or "no examples")
+    # No path: the CLIs write through a temporary file and name the final one themselves.
+    _LOG.info("Gallery drawn: %s.", ", ".join(f"{k} {v}" for k, v in counts.items()) or "no examples")
     return counts
 
 

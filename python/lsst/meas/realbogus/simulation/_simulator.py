@@ -47,7 +47,6 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
@@ -57,6 +56,7 @@ from astropy.time import Time
 
 from lsst.daf.butler import Butler, Config
 
+from .._atomicWrite import write_bytes_atomically
 from ..errors import RealBogusError, RepositoryExistsError, first_line
 from ._config import SimulationConfig
 from ._detectorVisit import simulate_detector_visit
@@ -707,11 +707,7 @@ def _write_marker(root: str) -> None:
                          "again",
               "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
               "host": socket.gethostname(), "pid": os.getpid()}
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{INCOMPLETE_MARKER}.")
-    with os.fdopen(fd, "w") as stream:
-        json.dump(record, stream)
-        stream.write("\n")
-    os.replace(tmp, os.path.join(root, INCOMPLETE_MARKER))
+    write_bytes_atomically(os.path.join(root, INCOMPLETE_MARKER), (json.dumps(record) + "\n").encode())
 
 
 def _empty_but_marker(root: str) -> None:
