@@ -147,6 +147,20 @@ class ComputeReliabilityBadInputsTestCase(_CiInputs):
                 with self.assertRaisesRegex(InvalidCatalogError, f"lacks required column.*{column}"):
                     self.run_score(inputs)
 
+    def test_empty_catalog(self):
+        """A detector-visit without DIA sources gives an empty catalog of
+        either schema, not a failure.
+        """
+        from lsst.meas.realbogus.scoring import AP_RELIABILITY_COLUMNS
+
+        for schema, columns in (("package", RELIABILITY_COLUMNS), ("ap", AP_RELIABILITY_COLUMNS)):
+            with self.subTest(outputSchema=schema):
+                inputs = self.inputs()
+                inputs["diaSources"] = inputs["diaSources"][:0]
+                table = self.run_score(inputs, outputSchema=schema)
+                self.assertEqual(len(table), 0)
+                self.assertEqual(table.colnames, list(columns))
+
     def test_duplicate_ids(self):
         inputs = self.inputs()
         inputs["diaSources"]["id"][1] = inputs["diaSources"]["id"][0]

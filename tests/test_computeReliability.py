@@ -112,7 +112,7 @@ class ComputeReliabilityTestCase(lsst.utils.tests.TestCase):
         scores = self.butler.query_datasets("dia_source_reliability")
         sources = self.butler.query_datasets("dia_source_unstandardized", where=TEST_WHERE)
         self.assertEqual({r.dataId for r in scores}, {r.dataId for r in sources})
-        total = empty = 0
+        total = 0
         for ref in scores:
             table = self.butler.get(ref)
             cat = self.butler.get("dia_source_unstandardized", ref.dataId)
@@ -123,10 +123,8 @@ class ComputeReliabilityTestCase(lsst.utils.tests.TestCase):
             self.assertTrue(np.all(np.isfinite(r) & (r >= 0) & (r <= 1)))
             self.assertTrue(all(v == self.package.version for v in table["modelVersion"]))
             total += len(table)
-            empty += len(table) == 0
         self.assertGreater(total, 10)
-        # The ci preset has a detector-visit without sources: an empty catalog, not a failure.
-        self.assertGreater(empty, 0)
+        # A detector-visit without sources: ComputeReliabilityBadInputsTestCase.test_empty_catalog.
 
     def test_metadata_times_each_step(self):
         """timeMethod records each step of every quantum, in order, and the

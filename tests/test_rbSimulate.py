@@ -401,7 +401,7 @@ class InterruptedWorldTestCase(lsst.utils.tests.TestCase):
     it to the datasets of an uninterrupted run.
     """
 
-    ARGS = ("--preset", "ci", "--no-progress", "-c", "survey.visitsPerTract=1", "--seed", "7")
+    ARGS = ("--preset", "ci", "--no-progress", "-c", "survey.visitsPerTract=3", "--seed", "7")
 
     @classmethod
     def setUpClass(cls):
@@ -542,7 +542,7 @@ class InterruptedWorldTestCase(lsst.utils.tests.TestCase):
         with open(os.path.join(root, INCOMPLETE_MARKER), "w") as stream:
             stream.write("{}\n")
         out = self._assert_resumes_to_reference(root)
-        self.assertIn("2 detector-visits were already written", out)
+        self.assertIn(f"{len(refs) - 2} detector-visits were already written", out)
         butler = Butler.from_config(root, collections="DC2/sim")
         self.assertEqual(butler.find_dataset("dia_source_truth", kept).id, kept_id)
 
