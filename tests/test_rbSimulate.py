@@ -516,6 +516,13 @@ class InterruptedWorldTestCase(lsst.utils.tests.TestCase):
         self.assertIn("no usable template", lines[0])
         self.assertIn("is marked incomplete: re-run with --resume", lines[0])
         self._assert_reported_incomplete(root)
+        # The same failure while resuming that world also wrote: exit 1, not 2.
+        calls.clear()
+        with mock.patch("lsst.meas.realbogus.simulation._simulator.write_detector_visit",
+                        side_effect=refuse_second):
+            code, _, err = _run_cli(root, *self.ARGS, "--resume")
+        self.assertEqual(code, 1, err)
+        self.assertIn("is marked incomplete", err)
 
     def test_resume_rewrites_partial_and_orphaned_detector_visits(self):
         """A detector-visit with some of its five datasets, and one whose

@@ -623,19 +623,23 @@ class NaturalCalibrationSplitTestCase(lsst.utils.tests.TestCase):
         handles = self.make_handles()
 
         class Flaky:
-            def __init__(self, inner):
-                self.inner, self.calls = inner, 0
+            def __init__(self, inner, error):
+                self.inner, self.error, self.calls = inner, error, 0
 
             def get(self, parameters=None):
                 self.calls += 1
                 if self.calls == 1:
-                    raise OSError("connection reset by peer")
+                    raise self.error
                 return self.inner.get(parameters)
 
-        flaky = [Flaky(h) for h in handles]
-        with self.assertRaisesRegex(TripletDataError, "rb_triplets a cannot be read for training: connection "
-                                    "reset by peer"):
-            TripletData(flaky, list("abcd"), validation_fraction=0.1, seed=1, calibration_fraction=0.5)
+        # Even an error whose text names the column (a path here) is not a missing column.
+        for error, pattern in ((OSError("connection reset by peer"), "connection reset by peer"),
+                               (OSError(5, "Input/output error", "/data/injected/t.parq"), "Input/output")):
+            with self.subTest(error=str(error)):
+                flaky = [Flaky(h, error) for h in handles]
+                with self.assertRaisesRegex(TripletDataError, f"rb_triplets a cannot be read for training: .*"
+                                            f"{pattern}"):
+                    TripletData(flaky, list("abcd"), validation_fraction=0.1, seed=1, calibration_fraction=0.5)
 
 
 class TrainingPiecesTestCase(lsst.utils.tests.TestCase):

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    before = None  # REPO's state when the simulator started
+    simulator = None
     try:
         config = build_config(args)
         if args.show_config:
@@ -125,7 +125,6 @@ def main(argv: list[str] | None = None) -> int:
 
             gallery = check_gallery_output(args.gallery, args.overwrite, option="--gallery")
         simulator = Simulator(config)
-        before = world_state(args.repo)
         summary = simulator.run(args.repo, jobs=args.jobs, overwrite=args.overwrite, resume=args.resume,
                                 progress=False if args.no_progress else None,
                                 register_only=args.register_only)
@@ -135,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     except RealBogusError as exc:
         # Refused before anything was written (2), or failed after writing
         # began (1), which leaves REPO marked incomplete: say so.
-        written = before is not None and before != "incomplete" and world_state(args.repo) == "incomplete"
+        written = simulator is not None and simulator.writing_began
         left = f"; {_left(args.repo)}" if world_state(args.repo) == "incomplete" else ""
         print(f"rb-simulate: error: {one_line(exc)}{left}", file=sys.stderr)
         return 1 if written else 2

@@ -605,8 +605,8 @@ def _preset_ci(config: SimulationConfig) -> None:
 
 def _preset_demo(config: SimulationConfig) -> None:
     # A few minutes on two cores. Tract 3080 is a small training world made
-    # by injection (20 visits, ~14,500 labelled triplets, 65 % real: the
-    # learning curve needs ~16k to pass 0.90 purity), tract 4024 the
+    # by injection (20 visits, ~16,000 labelled triplets, 67 % real: the
+    # learning curve reaches ~0.89 purity at 16k), tract 4024 the
     # natural-mix test tract (24 visits, ~900 detections).
     config.survey.visitsPerTract = 24
     config.survey.visitsByTract = {3080: 20}
@@ -641,7 +641,7 @@ def _preset_train(config: SimulationConfig) -> None:
 def _preset_test(config: SimulationConfig) -> None:
     # The fixed test world: tract 4024 at the natural class mix, large enough
     # to judge OSS-REQ-0353 (>= 400 reals at SNR > 6; the demo's tract 4024
-    # holds 71). A full raft of 9 detectors: the per-detector defects (hot
+    # holds 68). A full raft of 9 detectors: the per-detector defects (hot
     # pixels, bad columns) come from more detectors than six.
     config.survey.tracts = [4024]
     config.survey.visitsPerTract = 115

@@ -333,6 +333,9 @@ class Simulator:
         config.validate()
         self.config = config
         self.specs = plan_survey(config)
+        # Set by `run` once its checks pass and writing starts: a failure
+        # after that leaves the world marked incomplete.
+        self.writing_began = False
 
     def products(self, jobs: int = 1) -> Iterator[tuple[DetectorVisitSpec, DetectorVisitProduct]]:
         """Simulate every detector-visit, in plan order.
@@ -538,6 +541,7 @@ class Simulator:
         first = self._trial(pending[0]) if pending else None
         # -- From here on, things are written; the marker first, so that a
         # world interrupted even while the old one is being removed says so.
+        self.writing_began = True
         _write_marker(root)
         if (overwrite and state in ("repository", "incomplete")) or (resume and not has_repo
                                                                      and state == "incomplete"):

@@ -269,9 +269,10 @@ class TripletData:
         try:
             return handle.get(parameters=parameters)
         except (KeyError, ValueError, OSError) as exc:
-            raise TripletDataError(
-                f"rb_triplets {self._names[index]} cannot be read for training: {one_line(exc)}"
-            ) from None
+            raise self._unreadable(index, exc) from None
+
+    def _unreadable(self, index: int, exc: Exception) -> TripletDataError:
+        return TripletDataError(f"rb_triplets {self._names[index]} cannot be read for training: {one_line(exc)}")
 
     def _read_columns(self, index: int, handle: Any, columns: Sequence[str],
                       parameters: dict[str, Any] | None = None) -> Any:
@@ -280,18 +281,21 @@ class TripletData:
         """
         parameters = dict(parameters or {})
         try:
-            return self._get(index, handle, {**parameters, "columns": list(columns)})
-        except TripletDataError as err:
-            # Only a missing optional column is read as all False: any other
-            # failure (a bad file, a transient read error) must not turn an
-            # injected row into a natural-mix one.
+            return handle.get(parameters={**parameters, "columns": list(columns)})
+        except OSError as err:
+            raise self._unreadable(index, err) from None
+        except (KeyError, ValueError) as err:
+            # Only a missing optional column (a lookup error naming it) is
+            # read as all False: any other failure, and every OSError (a bad
+            # file, a transient read error), must not turn an injected row
+            # into a natural-mix one.
             if not any(re.search(rf"\b{name}\b", str(err)) for name in _OPTIONAL_COLUMNS):
-                raise
-            present = [c for c in columns if c not in _OPTIONAL_COLUMNS]
-            table = self._get(index, handle, {**parameters, "columns": present})
-            for name in _OPTIONAL_COLUMNS:
-                table[name] = np.zeros(len(table), dtype=bool)
-            return table
+                raise self._unreadable(index, err) from None
+        present = [c for c in columns if c not in _OPTIONAL_COLUMNS]
+        table = self._get(index, handle, {**parameters, "columns": present})
+        for name in _OPTIONAL_COLUMNS:
+            table[name] = np.zeros(len(table), dtype=bool)
+        return table
 
     def _splits(self, table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return the (train, validation, calibration) masks of a dataset's
