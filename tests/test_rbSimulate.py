@@ -421,14 +421,16 @@ class InterruptedWorldTestCase(lsst.utils.tests.TestCase):
         return root
 
     def _interrupt(self, root, sig, jobs):
-        """Start rb-simulate, send ``sig`` to its process group once its
-        first difference image is on disk; return (returncode, stderr).
+        """Start rb-simulate, send ``sig`` to its process group once ``jobs``
+        difference images are on disk (with workers, once they write);
+        return (returncode, stderr).
         """
         proc = subprocess.Popen([RB_SIMULATE, root, *self.ARGS, "-j", str(jobs)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
         pattern = os.path.join(root, "DC2", "sim", "difference_image", "**", "*.fits")
         deadline = time.monotonic() + 240
-        while proc.poll() is None and time.monotonic() < deadline and not glob.glob(pattern, recursive=True):
+        while (proc.poll() is None and time.monotonic() < deadline
+               and len(glob.glob(pattern, recursive=True)) < jobs):
             time.sleep(0.02)
         self.assertIsNone(proc.poll(), "rb-simulate ended before it could be interrupted")
         os.killpg(proc.pid, sig)
