@@ -99,9 +99,10 @@ def read_joined(root: str, collections_: Sequence[str], size: int) -> tuple[np.n
 
 def _rows(table_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Row of each id in a catalog (every id must be there)."""
-    order = np.argsort(table_ids)
-    rows = order[np.searchsorted(table_ids, ids, sorter=order)]
-    if not np.array_equal(table_ids[rows], ids):
+    from lsst.meas.realbogus.triplets import match_ids
+
+    rows = match_ids(np.asarray(table_ids, dtype=np.int64), np.asarray(ids, dtype=np.int64))
+    if (rows < 0).any():
         raise RuntimeError("a triplet's id is missing from its truth or source catalog")
     return rows
 
