@@ -48,6 +48,7 @@ from lsst.meas.realbogus.simulation import (
     REAL_CLASSES,
     write_detector_visit,
 )
+from lsst.meas.realbogus.simulation._interrupt import StopBetweenDetectorVisits
 from lsst.meas.realbogus.triplets import psf_snr
 
 DATASETS = ("preliminary_visit_image", "template_detector", "difference_image", "dia_source_unstandardized",
@@ -393,6 +394,26 @@ class HostileConfigTestCase(lsst.utils.tests.TestCase):
         self.assertEqual(per_process, total)
         self.assertLessEqual(measured, per_process)
         self.assertLess(per_process, 1.6 * measured)
+
+
+class StopBetweenDetectorVisitsTestCase(lsst.utils.tests.TestCase):
+    """The first SIGINT is held until the next detector-visit boundary, a
+    second raises at once, and the previous handler comes back.
+    """
+
+    def test_first_sigint_waits_for_check_second_raises(self):
+        before = signal.getsignal(signal.SIGINT)
+        with StopBetweenDetectorVisits() as interrupt:
+            interrupt.check()  # nothing has arrived
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)  # the handler runs here; it must not raise
+            self.assertTrue(interrupt.requested)
+            with self.assertRaises(KeyboardInterrupt):
+                interrupt.check()
+            with self.assertRaises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.01)
+        self.assertIs(signal.getsignal(signal.SIGINT), before)
 
 
 class InterruptedWorldTestCase(lsst.utils.tests.TestCase):

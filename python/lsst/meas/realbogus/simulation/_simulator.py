@@ -63,6 +63,7 @@ from ._detectorVisit import simulate_detector_visit
 from ._dimensionRecords import day_obs_from_time, register_instrument, register_visit
 from ._imageStorage import image_storage_config
 from ._instrument import INSTRUMENT
+from ._interrupt import StopBetweenDetectorVisits
 from ._repository import (
     DATASET_DIMENSIONS,
     DATASET_TYPES,
@@ -557,10 +558,15 @@ class Simulator:
         if register_only:
             self.store_plan(butler, config_run)
         else:
-            with _Progress(len(pending), sys.stderr.isatty() if progress is None else progress) as report:
+            bar = sys.stderr.isatty() if progress is None else progress
+            with _Progress(len(pending), bar) as report, StopBetweenDetectorVisits() as interrupt:
                 for spec, counts in self._simulate_and_write(butler, root, jobs, pending, first):
                     summary.add(spec.visit.tract, counts)
                     report(summary)
+                    interrupt.check()
+                # A Ctrl-C during the last write still means interrupted:
+                # --resume then only removes the marker.
+                interrupt.check()
         os.remove(os.path.join(root, INCOMPLETE_MARKER))
         summary.seconds = time.perf_counter() - start
         return summary
