@@ -188,6 +188,17 @@ class TrainingTestCase(lsst.utils.tests.TestCase):
         self.assertGreater(counts["train"]["bogus"], 0)
         self.assertIn("thresholdRule", meta.model_dump())
 
+    def test_channels_last_changes_only_rounding(self):
+        """The memory layout is a speed choice: the same seed trains the same
+        network to within rounding, and the package's weights are stored
+        contiguous (safetensors refuses anything else).
+        """
+        a = train_in_process(self.root, channelsLast=True)
+        b = train_in_process(self.root, channelsLast=False)
+        for name, weight in a.state_dict().items():
+            self.assertTrue(weight.is_contiguous(), name)
+            torch.testing.assert_close(weight, b.state_dict()[name], rtol=1e-3, atol=1e-4, msg=name)
+
     def test_resume_continues_where_it_stopped(self):
         uninterrupted = train_in_process(self.root, epochs=4)
         ckpt = os.path.join(self.tmp, "ckpt")

@@ -147,4 +147,5 @@ class EpochBatches:
         if ``augment``.
         """
         x = to_device(batch.cutouts, self.device)
-        return random_dihedral(x, generator) if self.config.augment else x
+        x = random_dihedral(x, generator) if self.config.augment else x
+        return x.contiguous(memory_format=torch.channels_last) if self.config.channelsLast else x

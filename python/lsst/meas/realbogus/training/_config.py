@@ -92,6 +92,11 @@ class TrainingConfig(pexConfig.Config):
     augment = pexConfig.Field(
         dtype=bool, default=True, doc="Random flips and 90-degree rotations of training triplets."
     )
+    channelsLast = pexConfig.Field(
+        dtype=bool, default=True,
+        doc="Train in the channels-last (NHWC) memory layout, which oneDNN and cuDNN convolve and pool "
+            "faster (rbcnn on 2 CPU threads: ~1.2x); the weights differ only by rounding.",
+    )
     validationFraction = pexConfig.RangeField(
         dtype=float, default=0.05, min=0.0, max=0.5, doc="Fraction held out for validation (DMTN-272: 0.05)."
     )

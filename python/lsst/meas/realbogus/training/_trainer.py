@@ -102,6 +102,8 @@ class Trainer:
         ranks in backward).
         """
         model = self.config.model.apply(self.data.cutout_config.size).to(self.device)
+        if self.config.channelsLast:
+            model = model.to(memory_format=torch.channels_last)
         if not self.dist.active:
             return model, model
         if self.device.type == "cuda":
