@@ -45,7 +45,7 @@ once triplets $bin/pipetask "${logs[@]}" run -b "$repo" -i DC2/sim -o demo/tripl
 step "3/5 Training rbcnn on tract 3080 (injected sources) on the CPU (trainRealBogus)"
 once model $bin/pipetask "${logs[@]}" run -b "$repo" -i demo/triplets -o demo/model --skip-existing-in demo/model \
     -p "$pipeline#step2" -d "$train" --register-dataset-types \
-    -c trainRealBogus:device=cpu -c trainRealBogus:numThreads="$jobs" -c trainRealBogus:epochs=10 \
+    -c trainRealBogus:device=cpu -c trainRealBogus:numThreads="$jobs" -c trainRealBogus:epochs=7 \
     -c trainRealBogus:validationFraction=0.1 -c trainRealBogus:calibration=natural \
     -c trainRealBogus:naturalCalibrationFraction=0.5  # tract 3080 is made by injection: calibrate on its natural rows
 
