@@ -42,10 +42,13 @@ import numpy as np
 import lsst.utils.tests
 from lsst.daf.butler import Butler
 from lsst.meas.realbogus.cli.simulate import main
+from lsst.meas.realbogus.errors import RealBogusError
 from lsst.meas.realbogus.simulation import (
     BOGUS_CLASSES,
     INCOMPLETE_MARKER,
     REAL_CLASSES,
+    Simulator,
+    make_config,
     write_detector_visit,
 )
 from lsst.meas.realbogus.simulation._interrupt import StopBetweenDetectorVisits
@@ -277,6 +280,7 @@ import contextlib, io, json, os, resource, sys, traceback
 limit = int(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 from lsst.meas.realbogus.cli.simulate import main
+from lsst.meas.realbogus.errors import RealBogusError
 results = []
 for case in json.loads(sys.argv[2]):
     root = case["argv"][0]
@@ -458,6 +462,13 @@ class InterruptedWorldTestCase(lsst.utils.tests.TestCase):
         _, err = proc.communicate(timeout=240)
         return proc.returncode, err
 
+    def _write_marker(self, root):
+        """Mark ``root`` incomplete, as a run of ARGS would have."""
+        config = make_config("ci")
+        config.survey.visitsPerTract, config.seed = 3, 7
+        with open(os.path.join(root, INCOMPLETE_MARKER), "w") as stream:
+            json.dump({"planDigest": Simulator(config).plan_digest}, stream)
+
     def _assert_reported_incomplete(self, root):
         self.assertTrue(os.path.exists(os.path.join(root, INCOMPLETE_MARKER)))
         code, _, err = _run_cli(root, *self.ARGS)
@@ -515,6 +526,48 @@ class InterruptedWorldTestCase(lsst.utils.tests.TestCase):
         out = self._assert_resumes_to_reference(root)
         self.assertIn("1 detector-visits were already written", out)
 
+    def test_resume_refused_under_another_survey_plan(self):
+        """The marker records the survey plan's digest: a world started
+        under another plan (another version of the planner, the same
+        configuration), or by a version that recorded none, is refused
+        before anything is touched, and still resumes once it matches.
+        """
+        root = self._root("plan")
+        calls = []
+
+        def fail_second(butler, run, product):
+            calls.append(product.data_id)
+            if len(calls) == 2:
+                raise RealBogusError("stop here")
+            return write_detector_visit(butler, run, product)
+
+        with mock.patch("lsst.meas.realbogus.simulation._simulator.write_detector_visit",
+                        side_effect=fail_second):
+            code, _, _ = _run_cli(root, *self.ARGS)
+        self.assertEqual(code, 1)
+        marker = os.path.join(root, INCOMPLETE_MARKER)
+        with open(marker) as stream:
+            record = json.load(stream)
+        self.assertEqual(len(record["planDigest"]), 64)
+        for digest, why in ((None, "does not record its survey plan (started by an older rb-simulate)"),
+                            ("0" * 64, "was started under another survey plan (another version of "
+                                       "rb-simulate)")):
+            changed = {key: value for key, value in record.items() if key != "planDigest"}
+            if digest:
+                changed["planDigest"] = digest
+            with open(marker, "w") as stream:
+                json.dump(changed, stream)
+            code, _, err = _run_cli(root, *self.ARGS, "--resume")
+            self.assertEqual(code, 2)
+            self.assertEqual(err.strip().splitlines(), [
+                f"rb-simulate: error: {root} {why}: its written detector-visits may not match this plan, so "
+                "it cannot be resumed; --overwrite starts again."])
+            with open(marker) as stream:
+                self.assertEqual(json.load(stream), changed)  # untouched
+        with open(marker, "w") as stream:
+            json.dump(record, stream)
+        self._assert_resumes_to_reference(root)
+
     def test_refusal_after_writing_began_says_incomplete(self):
         """A detector-visit refused (a RealBogusError) after others were
         written: exit 1, and the one line says REPO is marked incomplete.
@@ -569,8 +622,7 @@ class InterruptedWorldTestCase(lsst.utils.tests.TestCase):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "wb") as stream:
                 stream.write(data)
-        with open(os.path.join(root, INCOMPLETE_MARKER), "w") as stream:
-            stream.write("{}\n")
+        self._write_marker(root)
         out = self._assert_resumes_to_reference(root)
         self.assertIn(f"{len(refs) - 2} detector-visits were already written", out)
         butler = Butler.from_config(root, collections="DC2/sim")
@@ -579,8 +631,7 @@ class InterruptedWorldTestCase(lsst.utils.tests.TestCase):
     def test_resume_refuses_another_configuration(self):
         root = self._root("other")
         shutil.copytree(self.reference, root)
-        with open(os.path.join(root, INCOMPLETE_MARKER), "w") as stream:
-            stream.write("{}\n")
+        self._write_marker(root)
         before = _tree_state(root)
         code, _, err = _run_cli(root, *self.ARGS[:-1], "8", "--resume")
         self.assertEqual(code, 2)
@@ -592,8 +643,7 @@ class InterruptedWorldTestCase(lsst.utils.tests.TestCase):
     def test_overwrite_starts_an_incomplete_world_again(self):
         root = self._root("again")
         shutil.copytree(self.reference, root)
-        with open(os.path.join(root, INCOMPLETE_MARKER), "w") as stream:
-            stream.write("{}\n")
+        self._write_marker(root)
         code, _, err = _run_cli(root, *self.ARGS, "--overwrite")
         self.assertEqual(code, 0, err)
         self.assertFalse(os.path.exists(os.path.join(root, INCOMPLETE_MARKER)))

@@ -134,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     except RealBogusError as exc:
         # Refused before anything was written (2), or failed after writing
         # began (1), which leaves REPO marked incomplete: say so.
+        # A refusal before writing says itself what to do with REPO.
         written = simulator is not None and simulator.writing_began
-        left = f"; {_left(args.repo)}" if world_state(args.repo) == "incomplete" else ""
+        left = f"; {_left(args.repo)}" if written and world_state(args.repo) == "incomplete" else ""
         print(f"rb-simulate: error: {one_line(exc)}{left}", file=sys.stderr)
         return 1 if written else 2
     except KeyboardInterrupt:

@@ -38,6 +38,7 @@ import collections
 import concurrent.futures
 import dataclasses
 import datetime
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -543,7 +544,7 @@ class Simulator:
         # -- From here on, things are written; the marker first, so that a
         # world interrupted even while the old one is being removed says so.
         self.writing_began = True
-        _write_marker(root)
+        _write_marker(root, self.plan_digest)
         if (overwrite and state in ("repository", "incomplete")) or (resume and not has_repo
                                                                      and state == "incomplete"):
             butler = None
@@ -571,6 +572,33 @@ class Simulator:
         summary.seconds = time.perf_counter() - start
         return summary
 
+    @property
+    def plan_digest(self) -> str:
+        """SHA-256 of the survey plan (every detector-visit's pointing,
+        WCS, seeing and sky): what a resumed world must have been started
+        with, since the same configuration gives another plan under another
+        version of the survey planner.
+        """
+        digest = hashlib.sha256()
+        for spec in self.specs:
+            digest.update(repr(spec).encode())
+        return digest.hexdigest()
+
+    def _check_plan(self, root: str) -> None:
+        """Refuse to resume an incomplete world whose marker records
+        another survey plan, or none (started before plans were recorded).
+        """
+        try:
+            with open(os.path.join(root, INCOMPLETE_MARKER), "rb") as stream:
+                recorded = json.loads(stream.read()).get("planDigest")
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+        if recorded != self.plan_digest:
+            why = ("was started under another survey plan (another version of rb-simulate)" if recorded else
+                   "does not record its survey plan (started by an older rb-simulate)")
+            raise RepositoryExistsError(f"{root} {why}: its written detector-visits may not match this "
+                                        "plan, so it cannot be resumed; --overwrite starts again.")
+
     def _pending(self, butler: Butler, root: str, register_only: bool, state: str) -> list[DetectorVisitSpec]:
         """The detector-visits a resumed simulation has left to write, after
         checking that the world at ``root`` is this configuration's.
@@ -594,6 +622,8 @@ class Simulator:
         if difference:
             raise RepositoryExistsError(f"{root} holds a world simulated with another configuration "
                                         f"({difference}); resume it with the options that started it.")
+        if state == "incomplete":
+            self._check_plan(root)  # before _written prunes anything
         if register_only:
             return self.specs
         done = self._written(butler)
@@ -707,16 +737,16 @@ def _config_difference(stored: SimulationConfig, config: SimulationConfig) -> st
     return " ".join(text.split())[:200]
 
 
-def _write_marker(root: str) -> None:
+def _write_marker(root: str, plan_digest: str) -> None:
     """Write `INCOMPLETE_MARKER` into ``root`` (created if needed),
-    atomically.
+    atomically, with the survey plan's digest that a resume must match.
     """
     os.makedirs(root, exist_ok=True)
     record = {"writtenBy": "rb-simulate (lsst.meas.realbogus.simulation.Simulator.run)",
               "meaning": "this world is not finished; rb-simulate --resume finishes it, --overwrite starts "
                          "again",
               "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-              "host": socket.gethostname(), "pid": os.getpid()}
+              "host": socket.gethostname(), "pid": os.getpid(), "planDigest": plan_digest}
     write_bytes_atomically(os.path.join(root, INCOMPLETE_MARKER), (json.dumps(record) + "\n").encode())
 
 
