@@ -169,6 +169,19 @@ class TrainingTestCase(lsst.utils.tests.TestCase):
         self.assertEqual(package.temperature, 1.0)
         self.assertEqual(package.threshold, 0.5)
 
+    def test_prior_shift_of_a_balanced_loss(self):
+        """package_model hands the loss's class weight to the prior shift: a
+        balanced loss trained towards a 1/2 prior, not the split's counts.
+        """
+        from scipy.special import logit
+
+        package = train_in_process(self.root, calibration="natural", naturalCalibrationFraction=0.2,
+                                   validationFraction=0.1, classWeighting="balanced")
+        self.assertEqual(package.metadata.calibration["method"], "priorShift")
+        held = package.metadata.training["triplets"]["calibration"]
+        expected = logit((held["real"] + 0.5) / (held["real"] + held["bogus"] + 1)) - logit(0.5)
+        self.assertAlmostEqual(package.intercept, expected, places=6)
+
     def test_same_seed_same_weights(self):
         a = train_in_process(self.root)
         b = train_in_process(self.root)
