@@ -280,7 +280,6 @@ import contextlib, io, json, os, resource, sys, traceback
 limit = int(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 from lsst.meas.realbogus.cli.simulate import main
-from lsst.meas.realbogus.errors import RealBogusError
 results = []
 for case in json.loads(sys.argv[2]):
     root = case["argv"][0]
@@ -407,17 +406,29 @@ class StopBetweenDetectorVisitsTestCase(lsst.utils.tests.TestCase):
 
     def test_first_sigint_waits_for_check_second_raises(self):
         before = signal.getsignal(signal.SIGINT)
-        with StopBetweenDetectorVisits() as interrupt:
-            interrupt.check()  # nothing has arrived
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.01)  # the handler runs here; it must not raise
-            self.assertTrue(interrupt.requested)
-            with self.assertRaises(KeyboardInterrupt):
-                interrupt.check()
-            with self.assertRaises(KeyboardInterrupt):
+        with StopBetweenDetectorVisits() as quiet:
+            quiet.check()  # nothing has arrived: neither this nor leaving raises
+        self.assertFalse(quiet.requested)
+        with self.assertRaises(KeyboardInterrupt):  # leaving raises what no check did
+            with StopBetweenDetectorVisits() as interrupt:
                 os.kill(os.getpid(), signal.SIGINT)
-                time.sleep(0.01)
+                time.sleep(0.01)  # the handler runs here; it must not raise
+                self.assertTrue(interrupt.requested)
+                with self.assertRaises(KeyboardInterrupt):
+                    interrupt.check()
+                with self.assertRaises(KeyboardInterrupt):  # a second SIGINT raises at once
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(0.01)
         self.assertIs(signal.getsignal(signal.SIGINT), before)
+
+    def test_ignored_sigint_stays_ignored(self):
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        self.addCleanup(signal.signal, signal.SIGINT, before)
+        with StopBetweenDetectorVisits() as interrupt:
+            self.assertIs(signal.getsignal(signal.SIGINT), signal.SIG_IGN)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+        self.assertFalse(interrupt.requested)
 
 
 class InterruptedWorldTestCase(lsst.utils.tests.TestCase):
@@ -549,24 +560,56 @@ class InterruptedWorldTestCase(lsst.utils.tests.TestCase):
         with open(marker) as stream:
             record = json.load(stream)
         self.assertEqual(len(record["planDigest"]), 64)
+        # Leave a partial detector-visit, which a resume would prune.
+        butler = Butler.from_config(root, writeable=True)
+        truth = list(butler.query_datasets("dia_source_truth", collections="DC2/sim"))
+        self.assertEqual(len(truth), 1)
+        butler.pruneDatasets(truth, purge=True, unstore=True, disassociate=True)
+        del butler
         for digest, why in ((None, "does not record its survey plan (started by an older rb-simulate)"),
-                            ("0" * 64, "was started under another survey plan (another version of "
-                                       "rb-simulate)")):
+                            ("0" * 64, "was started under another survey plan (another version of the "
+                                       "survey planner?)")):
             changed = {key: value for key, value in record.items() if key != "planDigest"}
             if digest:
                 changed["planDigest"] = digest
             with open(marker, "w") as stream:
                 json.dump(changed, stream)
+            before = _tree_state(root)
             code, _, err = _run_cli(root, *self.ARGS, "--resume")
             self.assertEqual(code, 2)
             self.assertEqual(err.strip().splitlines(), [
                 f"rb-simulate: error: {root} {why}: its written detector-visits may not match this plan, so "
-                "it cannot be resumed; --overwrite starts again."])
-            with open(marker) as stream:
-                self.assertEqual(json.load(stream), changed)  # untouched
+                "it cannot be resumed, only overwritten."])
+            self.assertEqual(_tree_state(root), before)  # nothing pruned, marker untouched
         with open(marker, "w") as stream:
             json.dump(record, stream)
         self._assert_resumes_to_reference(root)
+
+    def test_sigint_in_a_write_stops_at_the_next_boundary(self):
+        """A SIGINT that arrives inside a detector-visit's write (-j 1) lets
+        that write finish, then ends the run: exit 130, one line, marker
+        kept, and a resume keeps the detector-visit written.
+        """
+        root = self._root("sigint_inside")
+        calls = []
+
+        def interrupted_second(butler, run, product):
+            calls.append(product.data_id)
+            if len(calls) == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.01)  # the handler runs here, mid-write
+            return write_detector_visit(butler, run, product)
+
+        with mock.patch("lsst.meas.realbogus.simulation._simulator.write_detector_visit",
+                        side_effect=interrupted_second):
+            code, _, err = _run_cli(root, *self.ARGS)
+        self.assertEqual(code, 130, err)
+        self.assertEqual(err.strip().splitlines(), [
+            f"rb-simulate: interrupted; {root} is marked incomplete: re-run with --resume to finish it or "
+            "--overwrite to start again."])
+        self.assertEqual(len(calls), 2)
+        out = self._assert_resumes_to_reference(root)
+        self.assertIn("2 detector-visits were already written", out)
 
     def test_refusal_after_writing_began_says_incomplete(self):
         """A detector-visit refused (a RealBogusError) after others were

@@ -27,7 +27,9 @@ __all__ = ["StopBetweenDetectorVisits"]
 
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType, TracebackType
+from typing import Any
 
 
 class StopBetweenDetectorVisits:
@@ -37,23 +39,31 @@ class StopBetweenDetectorVisits:
     A `KeyboardInterrupt` raised wherever the main thread happens to be
     (inside the registry's SQL, a datastore write, a pool's bookkeeping) can
     be caught below us; the world would then carry on and finish as though
-    nothing had been asked. Here the first SIGINT is only recorded and
-    `check` raises it where the simulator can stop cleanly, so a Ctrl-C
-    always ends the run as interrupted, with the world marked incomplete. A
-    second SIGINT raises at once, for a user who will not wait for the
-    detector-visits in progress.
+    nothing had been asked. Here the first SIGINT is only recorded; `check`
+    raises it where the simulator can stop cleanly, and leaving the context
+    raises it if no `check` did, so a Ctrl-C always ends the run as
+    interrupted, with the world marked incomplete. A second SIGINT raises
+    at once, for a user who will not wait for the detector-visits in
+    progress.
 
-    Outside the main thread (where Python cannot install handlers) this does
-    nothing and SIGINT keeps its default behaviour.
+    Nothing is installed outside the main thread (where Python cannot
+    install handlers) or where SIGINT is ignored (``nohup``, batch systems):
+    SIGINT then behaves as it did.
+
+    Attributes
+    ----------
+    requested : `bool`
+        Whether a SIGINT has arrived since `__enter__`.
     """
 
     def __init__(self) -> None:
         self.requested = False
-        self._previous: signal.Handlers | None = None
+        self._previous: Callable[[int, FrameType | None], Any] | int | None = None
         self._installed = False
 
     def __enter__(self) -> StopBetweenDetectorVisits:
-        if threading.current_thread() is threading.main_thread():
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN):
             self._previous = signal.signal(signal.SIGINT, self._handle)
             self._installed = True
         return self
@@ -65,8 +75,11 @@ class StopBetweenDetectorVisits:
         traceback: TracebackType | None,
     ) -> None:
         if self._installed:
-            signal.signal(signal.SIGINT, self._previous)
+            # None: a handler not set from Python; give back the default.
+            signal.signal(signal.SIGINT, signal.SIG_DFL if self._previous is None else self._previous)
             self._installed = False
+        if exc_type is None:
+            self.check()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:

@@ -511,7 +511,8 @@ class Simulator:
             non-empty directory that is not a Butler repository; if it holds
             a repository or an incomplete world and neither ``overwrite``
             nor ``resume`` is given; or, with ``resume``, if its world was
-            made with another configuration.
+            made with another configuration or another survey plan (the
+            marker's ``planDigest``, `plan_digest`).
         lsst.meas.realbogus.errors.RealBogusError
             Raised, before anything is written, if the simulation cannot fit
             in memory or its first detector-visit cannot be simulated.
@@ -543,31 +544,38 @@ class Simulator:
         first = self._trial(pending[0]) if pending else None
         # -- From here on, things are written; the marker first, so that a
         # world interrupted even while the old one is being removed says so.
-        self.writing_began = True
-        _write_marker(root, self.plan_digest)
-        if (overwrite and state in ("repository", "incomplete")) or (resume and not has_repo
-                                                                     and state == "incomplete"):
-            butler = None
-            _empty_but_marker(root)
-        if butler is None:
-            _make_repository(root, self.config.compressImages)
-            butler = Butler.from_config(root, writeable=True)
-        self.register(butler)
-        config_run = f"{self.config.run}/config" if register_only else self.config.run
-        self.store_config(butler, config_run)
-        summary = SimulationSummary(skipped=len(self.specs) - len(pending))
-        if register_only:
-            self.store_plan(butler, config_run)
-        else:
-            bar = sys.stderr.isatty() if progress is None else progress
-            with _Progress(len(pending), bar) as report, StopBetweenDetectorVisits() as interrupt:
-                for spec, counts in self._simulate_and_write(butler, root, jobs, pending, first):
-                    summary.add(spec.visit.tract, counts)
-                    report(summary)
-                    interrupt.check()
-                # A Ctrl-C during the last write still means interrupted:
-                # --resume then only removes the marker.
-                interrupt.check()
+        # A Ctrl-C from here on stops at a boundary (and leaving the block
+        # raises it if none did): the marker is then kept.
+        with StopBetweenDetectorVisits() as interrupt:
+            self.writing_began = True
+            _write_marker(root, self.plan_digest)
+            if (overwrite and state in ("repository", "incomplete")) or (resume and not has_repo
+                                                                         and state == "incomplete"):
+                butler = None
+                _empty_but_marker(root)
+            if butler is None:
+                _make_repository(root, self.config.compressImages)
+                butler = Butler.from_config(root, writeable=True)
+            self.register(butler)
+            config_run = f"{self.config.run}/config" if register_only else self.config.run
+            self.store_config(butler, config_run)
+            interrupt.check()
+            summary = SimulationSummary(skipped=len(self.specs) - len(pending))
+            if register_only:
+                self.store_plan(butler, config_run)
+            else:
+                bar = sys.stderr.isatty() if progress is None else progress
+                with _Progress(len(pending), bar) as report:
+                    writes = self._simulate_and_write(butler, root, jobs, pending, first)
+                    try:
+                        for spec, counts in writes:
+                            summary.add(spec.visit.tract, counts)
+                            report(summary)
+                            interrupt.check()
+                    finally:
+                        # Shut the workers down here, while a second Ctrl-C
+                        # still raises (not when the generator is collected).
+                        writes.close()
         os.remove(os.path.join(root, INCOMPLETE_MARKER))
         summary.seconds = time.perf_counter() - start
         return summary
@@ -579,10 +587,11 @@ class Simulator:
         with, since the same configuration gives another plan under another
         version of the survey planner.
         """
-        digest = hashlib.sha256()
-        for spec in self.specs:
-            digest.update(repr(spec).encode())
-        return digest.hexdigest()
+        # Canonical JSON (sorted keys, floats as Python floats): numpy
+        # scalar types or field order cannot change it.
+        plan = [dataclasses.asdict(spec) for spec in self.specs]
+        text = json.dumps(plan, sort_keys=True, separators=(",", ":"), default=lambda value: value.item())
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def _check_plan(self, root: str) -> None:
         """Refuse to resume an incomplete world whose marker records
@@ -590,14 +599,15 @@ class Simulator:
         """
         try:
             with open(os.path.join(root, INCOMPLETE_MARKER), "rb") as stream:
-                recorded = json.loads(stream.read()).get("planDigest")
-        except (OSError, ValueError, AttributeError):
-            recorded = None
+                record = json.loads(stream.read())
+            recorded = record.get("planDigest") if isinstance(record, dict) else None
+            why = ("was started under another survey plan (another version of the survey planner?)"
+                   if recorded else "does not record its survey plan (started by an older rb-simulate)")
+        except (OSError, ValueError) as exc:
+            recorded, why = None, f"has an unreadable {INCOMPLETE_MARKER} ({first_line(exc)})"
         if recorded != self.plan_digest:
-            why = ("was started under another survey plan (another version of rb-simulate)" if recorded else
-                   "does not record its survey plan (started by an older rb-simulate)")
             raise RepositoryExistsError(f"{root} {why}: its written detector-visits may not match this "
-                                        "plan, so it cannot be resumed; --overwrite starts again.")
+                                        "plan, so it cannot be resumed, only overwritten.")
 
     def _pending(self, butler: Butler, root: str, register_only: bool, state: str) -> list[DetectorVisitSpec]:
         """The detector-visits a resumed simulation has left to write, after
@@ -617,6 +627,7 @@ class Simulator:
             if state != "incomplete" or any(_find(butler, name, self.config.run) for name in DATASET_TYPES):
                 raise RepositoryExistsError(f"{root} holds no {SIMULATION_CONFIG_DATASET} to check it "
                                             "against: not a world rb-simulate started; it cannot be resumed.")
+            self._check_plan(root)  # register() may have stored the old plan's visits
             return self.specs  # interrupted before the configuration was stored
         difference = _config_difference(butler.get(refs[0]), self.config)
         if difference:
@@ -710,7 +721,16 @@ class Simulator:
                 if nxt is not None:
                     pending.append((nxt, pool.submit(function, nxt)))
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            try:
+                pool.shutdown(wait=True, cancel_futures=True)
+            except KeyboardInterrupt:
+                # A second Ctrl-C: do not wait for the detector-visits in
+                # progress (a resume rewrites partial ones). The executor has
+                # no public way to stop its workers before Python 3.14.
+                for process in list(getattr(pool, "_processes", {}).values()):
+                    process.terminate()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
 
 
 def _gib(n: int) -> str:
