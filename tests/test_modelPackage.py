@@ -267,6 +267,31 @@ class ModelPackageTestCase(lsst.utils.tests.TestCase):
         self.assertTrue(butler.getURI(ref).path.endswith(".zip"))
 
 
+class CommittedPackagesTestCase(lsst.utils.tests.TestCase):
+    """The packages in benchmarks/reference load with the current reader and
+    are the models their learning-curve lines describe.
+    """
+
+    REFERENCE = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks", "reference")
+
+    def test_committed_packages_match_their_lines(self):
+        with open(os.path.join(self.REFERENCE, "learning_curve.jsonl")) as stream:
+            lines = [json.loads(line) for line in stream]
+        versions = {line["modelVersion"] for line in lines}
+        for name in ("rbcnn-train64k.zip", "rbcnn-train120k.zip"):
+            with self.subTest(name):
+                package = ModelPackage.read(os.path.join(self.REFERENCE, name))
+                self.assertIn(package.version, versions)
+                line = next(line for line in lines if line["modelVersion"] == package.version)
+                if "threshold" in line:
+                    self.assertAlmostEqual(package.threshold, line["threshold"], places=6)
+                model = package.build_model()
+                with torch.no_grad():
+                    scores = torch.sigmoid(model(torch.zeros(2, 3, 51, 51)))
+                self.assertEqual(scores.shape, (2,))
+                self.assertTrue(bool(torch.isfinite(scores).all()))
+
+
 def setup_module(module):
     lsst.utils.tests.init()
 
