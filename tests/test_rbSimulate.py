@@ -399,10 +399,27 @@ class HostileConfigTestCase(lsst.utils.tests.TestCase):
         self.assertLess(per_process, 1.6 * measured)
 
 
+def _default_sigint(test):
+    """Give SIGINT Python's default handler for one test: pytest-xdist's
+    workers ignore it, and an ignored SIGINT is left ignored on purpose.
+    """
+    test.addCleanup(signal.signal, signal.SIGINT, signal.signal(signal.SIGINT, signal.default_int_handler))
+
+
+def _default_sigint_in_child():
+    """preexec_fn: an ignored SIGINT survives exec; give the child the
+    default disposition, as a terminal's process would have.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class StopBetweenDetectorVisitsTestCase(lsst.utils.tests.TestCase):
     """The first SIGINT is held until the next detector-visit boundary, a
     second raises at once, and the previous handler comes back.
     """
+
+    def setUp(self):
+        _default_sigint(self)
 
     def test_first_sigint_waits_for_check_second_raises(self):
         before = signal.getsignal(signal.SIGINT)
@@ -462,7 +479,8 @@ class InterruptedWorldTestCase(lsst.utils.tests.TestCase):
         return (returncode, stderr).
         """
         proc = subprocess.Popen([RB_SIMULATE, root, *self.ARGS, "-j", str(jobs)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                preexec_fn=_default_sigint_in_child)
         pattern = os.path.join(root, "DC2", "sim", "difference_image", "**", "*.fits")
         deadline = time.monotonic() + 240
         while (proc.poll() is None and time.monotonic() < deadline
@@ -590,6 +608,7 @@ class InterruptedWorldTestCase(lsst.utils.tests.TestCase):
         that write finish, then ends the run: exit 130, one line, marker
         kept, and a resume keeps the detector-visit written.
         """
+        _default_sigint(self)
         root = self._root("sigint_inside")
         calls = []
 
