@@ -381,8 +381,10 @@ class ComputeReliabilityTask(pipeBase.PipelineTask):
         else:
             table = make_reliability_table(ids, scores, flags, model.version)
         self.metadata["nSources"] = len(table)
+        # Only the full version: the short one is its first 7 hex digits
+        # after the label, and TaskMetadata's JSON reads an all-digit string
+        # ("0216203") back as a number.
         self.metadata["modelVersion"] = model.version
-        self.metadata["modelShortVersion"] = model.short_version
         self.log.info(
             "Scored %d DIA sources with %s (short version %s, %s schema) on %s (%d threads): %d at an edge, "
             "%d with missing pixels.",
