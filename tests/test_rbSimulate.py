@@ -399,6 +399,26 @@ class HostileConfigTestCase(lsst.utils.tests.TestCase):
         self.assertLess(per_process, 1.6 * measured)
 
 
+def _at_second_write(action, calls=None):
+    """Patch the simulator's write so that ``action()`` runs (and may raise)
+    before the second detector-visit is written; ``calls`` collects the
+    data IDs written.
+    """
+    calls = [] if calls is None else calls
+
+    def write(butler, run, product):
+        calls.append(product.data_id)
+        if len(calls) == 2:
+            action()
+        return write_detector_visit(butler, run, product)
+
+    return mock.patch("lsst.meas.realbogus.simulation._simulator.write_detector_visit", side_effect=write)
+
+
+def _raise(exc):
+    raise exc
+
+
 def _default_sigint(test):
     """Give SIGINT Python's default handler for one test: pytest-xdist's
     workers ignore it, and an ignored SIGINT is left ignored on purpose.
@@ -534,17 +554,12 @@ class InterruptedWorldTestCase(lsst.utils.tests.TestCase):
 
     def test_full_disk_one_line_then_resume(self):
         root = self._root("full")
-        calls = []
 
-        def fail_second(butler, run, product):
-            calls.append(product.data_id)
-            if len(calls) == 2:
-                full = OSError(errno.ENOSPC, "No space left on device")
-                raise RuntimeError("Failed to serialize dataset") from full
-            return write_detector_visit(butler, run, product)
+        def disk_full():
+            full = OSError(errno.ENOSPC, "No space left on device")
+            raise RuntimeError("Failed to serialize dataset") from full
 
-        with mock.patch("lsst.meas.realbogus.simulation._simulator.write_detector_visit",
-                        side_effect=fail_second):
+        with _at_second_write(disk_full):
             code, _, err = _run_cli(root, *self.ARGS)
         self.assertEqual(code, 1)
         lines = err.strip().splitlines()
@@ -562,16 +577,7 @@ class InterruptedWorldTestCase(lsst.utils.tests.TestCase):
         before anything is touched, and still resumes once it matches.
         """
         root = self._root("plan")
-        calls = []
-
-        def fail_second(butler, run, product):
-            calls.append(product.data_id)
-            if len(calls) == 2:
-                raise RealBogusError("stop here")
-            return write_detector_visit(butler, run, product)
-
-        with mock.patch("lsst.meas.realbogus.simulation._simulator.write_detector_visit",
-                        side_effect=fail_second):
+        with _at_second_write(lambda: _raise(RealBogusError("stop here"))):
             code, _, _ = _run_cli(root, *self.ARGS)
         self.assertEqual(code, 1)
         marker = os.path.join(root, INCOMPLETE_MARKER)
@@ -612,15 +618,11 @@ class InterruptedWorldTestCase(lsst.utils.tests.TestCase):
         root = self._root("sigint_inside")
         calls = []
 
-        def interrupted_second(butler, run, product):
-            calls.append(product.data_id)
-            if len(calls) == 2:
-                os.kill(os.getpid(), signal.SIGINT)
-                time.sleep(0.01)  # the handler runs here, mid-write
-            return write_detector_visit(butler, run, product)
+        def interrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)  # the handler runs here, mid-write
 
-        with mock.patch("lsst.meas.realbogus.simulation._simulator.write_detector_visit",
-                        side_effect=interrupted_second):
+        with _at_second_write(interrupt, calls):
             code, _, err = _run_cli(root, *self.ARGS)
         self.assertEqual(code, 130, err)
         self.assertEqual(err.strip().splitlines(), [
@@ -637,16 +639,11 @@ class InterruptedWorldTestCase(lsst.utils.tests.TestCase):
         from lsst.meas.realbogus.errors import RealBogusDataError
 
         root = self._root("refused")
-        calls = []
 
-        def refuse_second(butler, run, product):
-            calls.append(product.data_id)
-            if len(calls) == 2:
-                raise RealBogusDataError("detector-visit 2 has no usable template")
-            return write_detector_visit(butler, run, product)
+        def refuse():
+            raise RealBogusDataError("detector-visit 2 has no usable template")
 
-        with mock.patch("lsst.meas.realbogus.simulation._simulator.write_detector_visit",
-                        side_effect=refuse_second):
+        with _at_second_write(refuse):
             code, _, err = _run_cli(root, *self.ARGS)
         self.assertEqual(code, 1, err)
         lines = err.strip().splitlines()
@@ -655,9 +652,7 @@ class InterruptedWorldTestCase(lsst.utils.tests.TestCase):
         self.assertIn("is marked incomplete: re-run with --resume", lines[0])
         self._assert_reported_incomplete(root)
         # The same failure while resuming that world also wrote: exit 1, not 2.
-        calls.clear()
-        with mock.patch("lsst.meas.realbogus.simulation._simulator.write_detector_visit",
-                        side_effect=refuse_second):
+        with _at_second_write(refuse):
             code, _, err = _run_cli(root, *self.ARGS, "--resume")
         self.assertEqual(code, 1, err)
         self.assertIn("is marked incomplete", err)
